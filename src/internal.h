@@ -1,0 +1,203 @@
+/* refgc — prototypes shared between the heap's source files, and the small inline helpers
+ * that the fast paths of several files use. Grouped by the file that defines them.
+ */
+#ifndef REFGC_INTERNAL_H
+#define REFGC_INTERNAL_H
+
+#include "track.h"
+#include "types.h"
+
+/* Relaxed counter helpers: the owner updates with a plain load + store (no locked instruction),
+ * readers on other threads read with a relaxed load. Race-free under the C11 model. */
+#define refgc_stat_add(field, n) \
+  atomic_store_explicit(&(field), atomic_load_explicit(&(field), memory_order_relaxed) + (n), \
+                        memory_order_relaxed)
+#define refgc_stat_get(field) atomic_load_explicit(&(field), memory_order_relaxed)
+
+/* ---------------------------------------------------------------------------------------------
+ * os.c — the OS layer: reserve, give back and release address space
+ * ------------------------------------------------------------------------------------------ */
+
+/* Map `size` bytes (a multiple of the OS page) aligned to `align` (a power of two ≥ the OS
+ * page), readable and writable, zero-filled. NULL when the OS refuses or the injected failure
+ * counter says so. */
+REFGC_INTERNAL void *refgc__os_map(size_t size, size_t align);
+/* Unmap what `refgc__os_map` returned (or part of it on OS page boundaries). */
+REFGC_INTERNAL void refgc__os_unmap(void *p, size_t size);
+/* Tell the OS that [p, p+size) may be discarded; it reads back as zero when touched again. */
+REFGC_INTERNAL void refgc__os_purge(void *p, size_t size);
+/* Monotonic time in nanoseconds (coarse: a few ms resolution is enough). */
+REFGC_INTERNAL uint64_t refgc__os_now_ns(void);
+
+/* ---------------------------------------------------------------------------------------------
+ * sizeclass.c
+ * ------------------------------------------------------------------------------------------ */
+
+REFGC_INTERNAL extern const refgc_class_info_t refgc__classes[REFGC_NUM_CLASSES];
+/* Size class of a block of `size` bytes, size ≤ REFGC_MEDIUM_MAX. */
+REFGC_INTERNAL unsigned refgc__size_class(size_t size);
+
+/* ---------------------------------------------------------------------------------------------
+ * segment.c — segments, the segment map
+ * ------------------------------------------------------------------------------------------ */
+
+REFGC_INTERNAL extern uintptr_t refgc__cookie;
+REFGC_INTERNAL extern _Atomic uint64_t refgc__segmap[(size_t)1 << (REFGC_SEGMAP_BITS - 6)];
+
+/* The segment that would contain `p`, or NULL when no segment of ours is there. O(1). */
+REFGC_INLINE refgc_segment_t *refgc__segment_of(const void *p) {
+  uintptr_t a = (uintptr_t)p;
+  if (refgc_unlikely((a >> REFGC_ADDRESS_BITS) != 0)) return NULL;
+  uintptr_t idx = a >> REFGC_SEGMENT_SHIFT;
+  uint64_t word = atomic_load_explicit(&refgc__segmap[idx >> 6], memory_order_relaxed);
+  if (refgc_unlikely(((word >> (idx & 63)) & 1) == 0)) return NULL;
+  return (refgc_segment_t *)(a & ~(uintptr_t)REFGC_SEGMENT_MASK);
+}
+
+REFGC_INTERNAL void refgc__segmap_set(const void *segment, bool on);
+/* A fresh small or medium segment for `heap`; NULL when out of memory. */
+REFGC_INTERNAL refgc_segment_t *refgc__segment_new(refgc_heap_t *heap, refgc_segment_kind_t kind);
+/* Take a free slot of a segment of `heap` of the given kind, preferring resident slots and
+ * the fullest segment. Returns the slot's page descriptor (not yet initialised), or NULL. */
+REFGC_INTERNAL refgc_page_t *refgc__segment_take_slot(refgc_heap_t *heap, refgc_segment_kind_t kind);
+/* Return a slot to its segment: it becomes free and dirty (resident). */
+REFGC_INTERNAL void refgc__segment_release_slot(refgc_page_t *page);
+/* Give a free slot's memory back to the OS. */
+REFGC_INTERNAL void refgc__segment_purge_slot(refgc_page_t *page);
+/* First byte and size of a slot's memory. */
+REFGC_INTERNAL uint8_t *refgc__slot_start(const refgc_segment_t *seg, unsigned slot);
+REFGC_INTERNAL size_t refgc__slot_size(const refgc_segment_t *seg, unsigned slot);
+REFGC_INLINE refgc_segment_t *refgc__page_segment(const refgc_page_t *page) {
+  return (refgc_segment_t *)((uintptr_t)page & ~(uintptr_t)REFGC_SEGMENT_MASK);
+}
+REFGC_INTERNAL int refgc__segment_check(refgc_segment_t *seg);
+
+/* ---------------------------------------------------------------------------------------------
+ * page.c — pages: carving, collecting free lists, bins, giving back OS pages
+ * ------------------------------------------------------------------------------------------ */
+
+/* Free-list links, with the block's link word opened for ASan/valgrind during the access. */
+REFGC_INLINE refgc_block_t *refgc__block_next(refgc_block_t *b) {
+  refgc_track_open(b, sizeof(refgc_block_t));
+  refgc_block_t *n = b->next;
+  refgc_track_close(b, sizeof(refgc_block_t));
+  return n;
+}
+REFGC_INLINE void refgc__block_set_next(refgc_block_t *b, refgc_block_t *n) {
+  refgc_track_open(b, sizeof(refgc_block_t));
+  b->next = n;
+  refgc_track_close(b, sizeof(refgc_block_t));
+}
+
+/* Index of the block containing `p` in `page`, or -1 when `p` is not the start of a carved
+ * block of the page (a free slot, the segment header, or an interior pointer). */
+REFGC_INLINE long refgc__page_block_index(const refgc_page_t *page, const void *p) {
+  const uint8_t *b = (const uint8_t *)p;
+  if (refgc_unlikely(b < page->start || b >= page->carved_end)) return -1;
+  uint64_t off = (uint64_t)(b - page->start);
+  uint64_t idx = (off * page->div_magic) >> 40;
+  if (refgc_unlikely(idx * page->block_size != off)) return -1;
+  return (long)idx;
+}
+
+REFGC_INTERNAL extern refgc_page_t refgc__empty_page;
+REFGC_INTERNAL void refgc__page_init(refgc_page_t *page, refgc_heap_t *heap, unsigned cls);
+/* Make at least one block available on `page->free` (collect local and remote frees, refill
+ * from given-back OS pages, carve). false when the page is full. Owner only. */
+REFGC_INTERNAL bool refgc__page_refill(refgc_page_t *page);
+/* Move blocks freed by other threads onto the local free list; adjusts `used`. Owner only. */
+REFGC_INTERNAL void refgc__page_collect_remote(refgc_page_t *page);
+/* A local free made `used` fall to `rebin_at`: move the page to its new bin or retire it. */
+REFGC_INTERNAL void refgc__page_rebin(refgc_page_t *page);
+/* Push a block freed by a thread that does not own `page`. Lock-free. */
+REFGC_INTERNAL void refgc__page_free_remote(refgc_page_t *page, refgc_block_t *block);
+/* Give back to the OS the OS pages of `page` that overlap only free blocks. Owner only. */
+REFGC_INTERNAL size_t refgc__page_punch_holes(refgc_page_t *page);
+REFGC_INTERNAL int refgc__page_check(refgc_page_t *page);
+REFGC_INTERNAL void refgc__bin_remove(refgc_heap_t *heap, refgc_page_t *page);
+REFGC_INTERNAL void refgc__bin_insert(refgc_heap_t *heap, refgc_page_t *page);
+
+/* ---------------------------------------------------------------------------------------------
+ * heap.c — thread heaps
+ * ------------------------------------------------------------------------------------------ */
+
+REFGC_INTERNAL extern REFGC_TLS_MODEL _Thread_local refgc_heap_t *refgc__tl_heap;
+REFGC_INTERNAL extern refgc_heap_t refgc__empty_heap;
+REFGC_INTERNAL extern refgc_options_t refgc__opt;
+REFGC_INTERNAL extern refgc_global_stats_t refgc__gstats;
+
+/* The calling thread's heap, creating or adopting one; NULL when out of memory. */
+REFGC_INTERNAL refgc_heap_t *refgc__heap_get(void);
+/* Allocate a block of class `cls` for a request of `size` bytes when the current page has no
+ * free block (counts it in the statistics; the caller tells ASan/valgrind). NULL + ENOMEM. */
+REFGC_INTERNAL void *refgc__heap_alloc_slow(refgc_heap_t *heap, unsigned cls, size_t size);
+/* Process the pages that other threads freed blocks into. Owner only. */
+REFGC_INTERNAL void refgc__heap_drain_pending(refgc_heap_t *heap);
+/* A page of `heap` became empty: give its slot back to the segment and queue it for purge. */
+REFGC_INTERNAL void refgc__heap_retire_page(refgc_heap_t *heap, refgc_page_t *page);
+/* Purge free slots that have been free longer than the delay (all of them when `force`). */
+REFGC_INTERNAL void refgc__heap_purge(refgc_heap_t *heap, bool force);
+REFGC_INTERNAL void refgc__committed_add(size_t n);
+REFGC_INTERNAL void refgc__committed_sub(size_t n);
+REFGC_INTERNAL void refgc__global_init(void);
+/* Run `fn` on every heap under the heaps lock (stats readers). */
+REFGC_INTERNAL void refgc__heaps_foreach(void (*fn)(refgc_heap_t *, void *), void *arg);
+
+/* ---------------------------------------------------------------------------------------------
+ * alloc.c — the allocation API below debug mode
+ * ------------------------------------------------------------------------------------------ */
+
+/* Allocate without debug decorations: `size` bytes aligned to `align` (≥ 16, a power of two). */
+REFGC_INTERNAL void *refgc__raw_malloc(size_t size, size_t align);
+/* Free a block known to be valid (`seg`, `page` from the lookup), without debug checks. */
+REFGC_INTERNAL void refgc__raw_free_valid(refgc_segment_t *seg, refgc_page_t *page, void *p);
+/* Usable bytes of a valid block. */
+REFGC_INTERNAL size_t refgc__raw_usable(const refgc_segment_t *seg, const refgc_page_t *page,
+                                        const void *p);
+/* Find the segment and page of `p`; report an error for `func` and return false when `p` is
+ * not the start of a block. `page` is NULL for a large block. */
+REFGC_INTERNAL bool refgc__lookup(const char *func, const void *p, refgc_segment_t **seg,
+                                  refgc_page_t **page);
+
+/* ---------------------------------------------------------------------------------------------
+ * large.c — blocks above REFGC_MEDIUM_MAX, one mapping each
+ * ------------------------------------------------------------------------------------------ */
+
+REFGC_INTERNAL void *refgc__large_alloc(size_t size, size_t align);
+REFGC_INTERNAL void refgc__large_free(refgc_segment_t *seg);
+REFGC_INTERNAL int refgc__large_check(void);
+
+/* ---------------------------------------------------------------------------------------------
+ * debug.c — debug mode (REFGC_DEBUG)
+ * ------------------------------------------------------------------------------------------ */
+
+REFGC_INTERNAL void *refgc__debug_malloc(const char *func, size_t size, size_t align, bool zero);
+REFGC_INTERNAL void refgc__debug_free(const char *func, void *p);
+REFGC_INTERNAL size_t refgc__debug_usable(const char *func, const void *p);
+/* Whether a debug block at `p` is live (debug mode only). */
+REFGC_INTERNAL bool refgc__debug_is_live(const void *p, size_t usable);
+/* Fill fresh free blocks with the freed pattern (debug mode) so that the check on allocation
+ * holds for blocks that were never allocated. */
+REFGC_INTERNAL void refgc__debug_fill_free(void *block, size_t block_size);
+
+/* ---------------------------------------------------------------------------------------------
+ * error.c — reporting
+ * ------------------------------------------------------------------------------------------ */
+
+/* Report an error: format the message, attach the allocation stack if given, call the
+ * handler. Never allocates from the refgc heap. */
+REFGC_INTERNAL void refgc__report(int code, const char *func, const void *ptr, size_t block_size,
+                                  size_t requested, void *const *stack, int depth,
+                                  const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 8, 9)))
+#endif
+    ;
+
+/* ---------------------------------------------------------------------------------------------
+ * options.c
+ * ------------------------------------------------------------------------------------------ */
+
+REFGC_INTERNAL void refgc__options_init(void);
+
+#endif /* REFGC_INTERNAL_H */

@@ -1,0 +1,269 @@
+/* refgc — internal types of the heap.
+ *
+ * Glossary, from the OS down to the block:
+ *
+ *   segment  A 4 MiB region reserved from the OS and aligned to 4 MiB, so that any interior
+ *            address finds its segment by masking. Small segments hold 64 pages of 64 KiB,
+ *            medium segments 8 pages of 512 KiB; a large segment holds one large block. The
+ *            segment header (this file's `refgc_segment_t`) sits at the start of the segment
+ *            and shortens its first page.
+ *   segmap   One bit per possible segment address (48-bit address space / 4 MiB = 2^26 bits,
+ *            8 MiB of zero-initialised, lazily committed memory). Answers "is this address
+ *            ours?" in O(1) without touching the address.
+ *   page     A run of blocks of one size class inside a segment slot. Carved lazily: blocks
+ *            are handed to the free list a batch at a time.
+ *   block    The unit handed to the program. A free block holds the link of its free list in
+ *            its first word; a live block has no header at all.
+ *   heap     Per-thread state: the current page of each size class, the other pages of each
+ *            class binned by how full they are, the thread's segments, the queue of empty
+ *            pages waiting to be returned to the OS. A heap is never destroyed: the heap of a
+ *            thread that exits is abandoned and adopted whole by the next thread that starts.
+ */
+#ifndef REFGC_TYPES_H
+#define REFGC_TYPES_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "refgc.h"
+
+/* ---------------------------------------------------------------------------------------------
+ * Compiler helpers
+ * ------------------------------------------------------------------------------------------ */
+
+#if defined(__GNUC__)
+#define refgc_likely(x) __builtin_expect(!!(x), 1)
+#define refgc_unlikely(x) __builtin_expect(!!(x), 0)
+#define REFGC_NOINLINE __attribute__((noinline))
+#define REFGC_INLINE static inline __attribute__((always_inline))
+#define REFGC_INTERNAL __attribute__((visibility("hidden")))
+#define REFGC_TLS_MODEL __attribute__((tls_model("initial-exec")))
+#else
+#define refgc_likely(x) (x)
+#define refgc_unlikely(x) (x)
+#define REFGC_NOINLINE
+#define REFGC_INLINE static inline
+#define REFGC_INTERNAL
+#define REFGC_TLS_MODEL
+#endif
+
+/* ---------------------------------------------------------------------------------------------
+ * Geometry. Tunables are overridable at build time (-DREFGC_...).
+ * ------------------------------------------------------------------------------------------ */
+
+#define REFGC_SEGMENT_SHIFT 22 /* 4 MiB: large enough to amortise one header, small enough
+                                  that a thread with a small heap does not reserve much */
+#define REFGC_SEGMENT_SIZE ((size_t)1 << REFGC_SEGMENT_SHIFT)
+#define REFGC_SEGMENT_MASK (REFGC_SEGMENT_SIZE - 1)
+
+#define REFGC_SMALL_PAGE_SHIFT 16  /* 64 KiB pages for blocks up to 8 KiB */
+#define REFGC_MEDIUM_PAGE_SHIFT 19 /* 512 KiB pages for blocks up to 128 KiB */
+#define REFGC_SMALL_SLOTS (REFGC_SEGMENT_SIZE >> REFGC_SMALL_PAGE_SHIFT)   /* 64 */
+#define REFGC_MEDIUM_SLOTS (REFGC_SEGMENT_SIZE >> REFGC_MEDIUM_PAGE_SHIFT) /* 8 */
+#define REFGC_MAX_SLOTS REFGC_SMALL_SLOTS
+
+#define REFGC_OS_PAGE_SHIFT 12 /* 4 KiB: the unit of giving memory back */
+#define REFGC_OS_PAGE_SIZE ((size_t)1 << REFGC_OS_PAGE_SHIFT)
+#define REFGC_HOLE_WORDS 2 /* bit per OS page of a slot: 512 KiB / 4 KiB = 128 bits */
+
+#define REFGC_ADDRESS_BITS 48 /* user-space addresses on x86-64 and AArch64 (4-level) */
+#define REFGC_SEGMAP_BITS (REFGC_ADDRESS_BITS - REFGC_SEGMENT_SHIFT)
+
+#define REFGC_NUM_CLASSES 64
+#define REFGC_NUM_SMALL_CLASSES 48         /* classes 0..47 live in small pages */
+#define REFGC_SMALL_FAST_MAX 512           /* sizes 1..512 map to a class by a shift */
+#define REFGC_SMALL_MAX ((size_t)8 << 10)  /* largest block of a small page */
+#define REFGC_MEDIUM_MAX ((size_t)128 << 10) /* largest block of a medium page; above: large */
+#define REFGC_MIN_ALIGN 16
+
+/* Blocks carved from a fresh page per refill of its free list: enough to amortise the slow
+ * path, few enough that a page used for a handful of blocks touches one or two OS pages. */
+#ifndef REFGC_CARVE_BYTES
+#define REFGC_CARVE_BYTES ((size_t)16 << 10)
+#endif
+
+/* Fullness bins: a non-current page with free blocks sits in bin b when
+ * floor(b) <= used < floor(b+1), floor(b) = b * capacity / REFGC_BINS (floor(0) = 1).
+ * Allocation takes pages from the highest bin first, so nearly empty pages drain. */
+#define REFGC_BINS 4
+#define REFGC_BIN_FULL 0xFE    /* not in any list: every block is allocated */
+#define REFGC_BIN_CURRENT 0xFF /* the heap's current page for its class */
+
+/* ---------------------------------------------------------------------------------------------
+ * Blocks
+ * ------------------------------------------------------------------------------------------ */
+
+typedef struct refgc_block_s {
+  struct refgc_block_s *next;
+} refgc_block_t;
+
+/* ---------------------------------------------------------------------------------------------
+ * Pages
+ *
+ * A page descriptor lives in its segment's header, one per slot. Invariants of a page in use
+ * (`start != NULL`), checked by `refgc__page_check`:
+ *   - `carved <= capacity`; blocks are `start + i * block_size` for i < carved;
+ *   - |free| + |local_free| + used + hidden == carved, where `hidden` counts the free blocks
+ *     that overlap an OS page given back to the OS (a `holes` bit) and are on no list; `used`
+ *     includes blocks freed by other threads that sit in `xthread_free`;
+ *   - a block overlapping a hole page is free and on no list; a block on a list overlaps no
+ *     hole page (so allocation never touches memory given back);
+ *   - `bin` is REFGC_BIN_CURRENT iff the page is its heap's current page for `cls`;
+ *     REFGC_BIN_FULL iff the page is on no list and was found with every block allocated;
+ *     otherwise the page is on `heap->bins[cls][bin]`;
+ *   - `rebin_at` is the `used` value at or below which a local free must take the slow path
+ *     (0 for the current page, capacity - 1 for a full page, floor(bin) - 1 otherwise);
+ *   - only the owning heap's thread touches the non-atomic fields; other threads touch only
+ *     `xthread_free`, `queued` and `pending_next` (the latter only while `queued` is set).
+ * A free slot has `start == NULL`, `carved_end == NULL`, so every pointer into it is invalid.
+ * ------------------------------------------------------------------------------------------ */
+
+struct refgc_heap_s;
+
+typedef struct refgc_page_s {
+  /* hot: the fast paths of malloc and free */
+  refgc_block_t *free;        /* blocks ready to allocate */
+  uint32_t used;              /* blocks allocated (see above) */
+  uint32_t rebin_at;          /* a local free with --used <= rebin_at goes slow */
+  refgc_block_t *local_free;  /* blocks freed by the owning thread */
+  struct refgc_heap_s *heap;  /* owner; fixed for the segment's lifetime */
+  uint8_t *start;             /* first block, NULL for a free slot */
+  uint8_t *carved_end;        /* end of the carved blocks: valid blocks are below it */
+  uint64_t div_magic;         /* floor(off * div_magic >> 40) == off / block_size */
+  uint32_t block_size;
+  uint32_t capacity;          /* blocks the page can hold */
+  uint32_t carved;            /* blocks carved so far */
+  uint8_t cls;                /* size class */
+  uint8_t bin;                /* fullness bin, REFGC_BIN_FULL or REFGC_BIN_CURRENT */
+  uint8_t slot;               /* index in the segment */
+  uint8_t purge_queued;       /* free slot waiting on the heap's purge queue */
+  /* cold: remote frees, lists, giving back */
+  _Atomic(refgc_block_t *) xthread_free; /* blocks freed by other threads */
+  atomic_int queued;                     /* on the owner's pending stack */
+  struct refgc_page_s *pending_next;     /* link of the pending stack */
+  struct refgc_page_s *next, *prev;      /* bin list, or purge queue for a free slot */
+  uint64_t empty_since_ns;               /* free slot: when it became free */
+  size_t touched;                        /* bytes from the slot start ever handed out (OS-page
+                                            rounded): the slot's resident bytes are at most
+                                            `touched` minus the hole pages */
+  uint64_t holes[REFGC_HOLE_WORDS];      /* OS pages of the slot given back while in use */
+} refgc_page_t;
+
+/* ---------------------------------------------------------------------------------------------
+ * Segments
+ *
+ * Invariants, checked by `refgc__segment_check`:
+ *   - the segment is aligned to REFGC_SEGMENT_SIZE and its segmap bit is set while it exists;
+ *   - `cookie == ((uintptr_t)segment ^ refgc__cookie)`;
+ *   - small and medium: `used_slots` == number of slots whose page is in use; bit i of
+ *     `free_mask` is set iff slot i is free; `dirty_mask` ⊆ `free_mask` marks free slots whose
+ *     memory may still be resident; the segment is on its heap's `avail` list iff
+ *     `free_mask != 0`;
+ *   - small and medium segments are never unmapped (see docs/design.md, "why segments are
+ *     never unmapped"); their free slots are given back with madvise;
+ *   - large: the single block starts at `segment + large_offset` and the mapping is
+ *     `large_map_size` bytes; the segment is on the global large list.
+ * ------------------------------------------------------------------------------------------ */
+
+typedef enum refgc_segment_kind_e {
+  REFGC_SEGMENT_SMALL = 1,
+  REFGC_SEGMENT_MEDIUM = 2,
+  REFGC_SEGMENT_LARGE = 3
+} refgc_segment_kind_t;
+
+typedef struct refgc_segment_s {
+  uintptr_t cookie;
+  uint8_t kind;
+  uint8_t page_shift;
+  uint16_t slot_count;
+  uint32_t used_slots;
+  uint64_t free_mask;
+  uint64_t dirty_mask;
+  size_t header_size;                        /* bytes before slot 0's first block */
+  struct refgc_heap_s *heap;                 /* owner (small, medium) */
+  struct refgc_segment_s *next, *prev;       /* heap's list of all its segments / large list */
+  struct refgc_segment_s *avail_next, *avail_prev; /* heap's list of segments with free slots */
+  bool on_avail;
+  /* large */
+  size_t large_map_size;     /* bytes mapped */
+  size_t large_offset;       /* user block offset from the segment start */
+  size_t large_usable;       /* bytes usable at the block */
+  refgc_page_t pages[];      /* slot_count descriptors (small, medium) */
+} refgc_segment_t;
+
+/* ---------------------------------------------------------------------------------------------
+ * Heaps
+ *
+ * Invariants, checked by `refgc__heap_check`:
+ *   - `cls[c].current` is never NULL: a page of class c with bin REFGC_BIN_CURRENT, or the
+ *     shared empty page (whose free list is always NULL, so the fast path falls through);
+ *   - every page on `bins[c][b]` belongs to this heap, has class c and bin b;
+ *   - `purge` lists the free slots of this heap's segments that may be resident, oldest first;
+ *   - the stat counters are written only by the owning thread (relaxed atomics, read by any).
+ * ------------------------------------------------------------------------------------------ */
+
+typedef struct refgc_heap_class_s {
+  refgc_page_t *current;
+  _Atomic uint64_t allocs;     /* blocks allocated */
+  _Atomic uint64_t frees;      /* blocks freed (local, and remote once collected) */
+  _Atomic uint64_t requested;  /* bytes asked for */
+} refgc_heap_class_t;
+
+typedef struct refgc_heap_s {
+  refgc_heap_class_t cls[REFGC_NUM_CLASSES];
+  refgc_page_t *bins[REFGC_NUM_CLASSES][REFGC_BINS];
+  _Atomic(refgc_page_t *) pending;     /* pages with remote frees (Treiber stack, pop-all) */
+  refgc_segment_t *segments;           /* all small and medium segments of this heap */
+  refgc_segment_t *avail[2];           /* segments with free slots: [0] small, [1] medium */
+  refgc_page_t *purge_head, *purge_tail; /* free resident slots, oldest first */
+  unsigned collect_epoch;              /* last global collect request honoured */
+  bool abandoned;
+  struct refgc_heap_s *all_next;       /* global list of every heap (under the heaps lock) */
+  struct refgc_heap_s *abandoned_next; /* global list of abandoned heaps */
+  /* per-class page counts, owner-written */
+  _Atomic size_t class_pages[REFGC_NUM_CLASSES];
+  _Atomic size_t class_capacity[REFGC_NUM_CLASSES];
+  _Atomic size_t in_use_peak;
+  size_t map_size;                     /* bytes mapped for this struct */
+} refgc_heap_t;
+
+/* ---------------------------------------------------------------------------------------------
+ * Size classes
+ * ------------------------------------------------------------------------------------------ */
+
+typedef struct refgc_class_info_s {
+  uint32_t block_size;
+  uint32_t page_shift; /* REFGC_SMALL_PAGE_SHIFT or REFGC_MEDIUM_PAGE_SHIFT */
+  uint64_t div_magic;  /* ceil(2^40 / block_size) */
+} refgc_class_info_t;
+
+/* ---------------------------------------------------------------------------------------------
+ * Options and global counters
+ * ------------------------------------------------------------------------------------------ */
+
+typedef struct refgc_options_s {
+  int debug;           /* REFGC_DEBUG: 0 off, 1 fill/guards/checks */
+  int debug_frames;    /* REFGC_DEBUG_FRAMES: allocation stack depth kept in debug mode */
+  long purge_delay_ms; /* REFGC_PURGE_DELAY: ms an empty page stays resident; <0 never */
+  int verbose;         /* REFGC_VERBOSE: print the heap report at exit */
+} refgc_options_t;
+
+typedef struct refgc_global_stats_s {
+  _Atomic size_t committed;
+  _Atomic size_t committed_peak;
+  _Atomic size_t reserved;
+  _Atomic size_t metadata;
+  _Atomic size_t large_count;
+  _Atomic size_t large_bytes;
+  _Atomic uint64_t large_allocs;
+  _Atomic uint64_t large_frees;
+  _Atomic uint64_t large_requested;
+  _Atomic uint64_t released_total;
+  _Atomic uint64_t release_calls;
+  _Atomic size_t heaps;
+  _Atomic size_t heaps_abandoned;
+} refgc_global_stats_t;
+
+#endif /* REFGC_TYPES_H */

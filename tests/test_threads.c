@@ -1,0 +1,3 @@
+#include "refgc.h"
+#include "test.h"
+TEST(placeholder) { ASSERT(1); }
