@@ -179,7 +179,10 @@ void *refgc_calloc(size_t count, size_t size) {
   if (refgc__opt.debug) return refgc__debug_malloc("refgc_calloc", total, REFGC_MIN_ALIGN, true);
   void *p = refgc__raw_malloc(total, REFGC_MIN_ALIGN);
   /* large blocks are fresh zero pages from the OS */
-  if (p && total <= REFGC_MEDIUM_MAX) memset(p, 0, total);
+  if (p && total <= REFGC_MEDIUM_MAX)
+    memset(p, 0, total);
+  else if (p)
+    refgc_track_open(p, total); /* tell valgrind the zeroes are defined */
   return p;
 }
 
@@ -217,7 +220,9 @@ size_t refgc_usable_size(const void *p) {
   refgc_segment_t *seg;
   refgc_page_t *page;
   if (!refgc__lookup("refgc_usable_size", p, &seg, &page)) return 0;
-  return refgc__raw_usable(seg, page, p);
+  size_t usable = refgc__raw_usable(seg, page, p);
+  refgc_track_usable(p, usable); /* the program may now use all of it */
+  return usable;
 }
 
 void *refgc_realloc(void *p, size_t size) {

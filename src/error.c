@@ -64,19 +64,28 @@ unsigned long refgc_error_count(void) { return atomic_load(&error_count); }
 
 /* Append "    #i 0xADDR symbol+off (object)" lines for `stack` to buf[*len..cap). */
 static void format_stack(char *buf, size_t cap, size_t *len, void *const *stack, int depth) {
-  for (int i = 0; i < depth && *len + 1 < cap; i++) {
+  /* Start below the library's own frames: the stack is captured inside refgc, so its first
+   * frames are the allocation call itself (the last public `refgc_` one is where we cut). */
+  int first = 0;
+  for (int i = 0; i < depth && i < 4; i++) {
+    Dl_info di;
+    if (dladdr(stack[i], &di) && di.dli_sname && !strncmp(di.dli_sname, "refgc_", 6))
+      first = i + 1;
+  }
+  if (first >= depth) first = 0;
+  for (int i = first; i < depth && *len + 1 < cap; i++) {
     Dl_info di;
     memset(&di, 0, sizeof di);
     int n;
     if (dladdr(stack[i], &di) && di.dli_sname)
-      n = snprintf(buf + *len, cap - *len, "\n    #%d %p in %s+0x%zx (%s)", i, stack[i],
+      n = snprintf(buf + *len, cap - *len, "\n    #%d %p in %s+0x%zx (%s)", i - first, stack[i],
                    di.dli_sname, (size_t)((uintptr_t)stack[i] - (uintptr_t)di.dli_saddr),
                    di.dli_fname ? di.dli_fname : "?");
     else if (di.dli_fname)
-      n = snprintf(buf + *len, cap - *len, "\n    #%d %p in %s+0x%zx", i, stack[i], di.dli_fname,
+      n = snprintf(buf + *len, cap - *len, "\n    #%d %p in %s+0x%zx", i - first, stack[i], di.dli_fname,
                    (size_t)((uintptr_t)stack[i] - (uintptr_t)di.dli_fbase));
     else
-      n = snprintf(buf + *len, cap - *len, "\n    #%d %p", i, stack[i]);
+      n = snprintf(buf + *len, cap - *len, "\n    #%d %p", i - first, stack[i]);
     if (n < 0) return;
     *len += (size_t)n;
     if (*len >= cap) *len = cap - 1;

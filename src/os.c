@@ -52,6 +52,7 @@ void *refgc__os_map(size_t size, size_t align) {
 
 void refgc__os_unmap(void *p, size_t size) {
   if (!p || !size) return;
+  refgc_track_unmap(p, size);
   refgc__prim_unmap(p, size);
   atomic_fetch_sub_explicit(&refgc__gstats.reserved, size, memory_order_relaxed);
   atomic_fetch_add_explicit(&refgc__gstats.released_total, size, memory_order_relaxed);

@@ -6,6 +6,9 @@
  * are reported by ASan. With REFGC_VALGRIND, blocks are announced to memcheck as malloc-like
  * blocks. Internal reads of a free block's link go through `refgc__block_next` and
  * `refgc__block_set_next`, which open the link word for the duration of the access.
+ * A program that asks `refgc_usable_size` may use every byte it was told about, so that call
+ * opens the block's slack (`refgc_track_usable`); overflow into the slack of blocks whose
+ * size was never asked for is still caught.
  * Without either option every macro here is empty and costs nothing.
  */
 #ifndef REFGC_TRACK_H
@@ -20,6 +23,9 @@
 #define refgc_track_open(p, n) ASAN_UNPOISON_MEMORY_REGION((p), (n))
 #define refgc_track_close(p, n) ASAN_POISON_MEMORY_REGION((p), (n))
 #define refgc_track_fresh(p, n) ASAN_POISON_MEMORY_REGION((p), (n))
+#define refgc_track_usable(p, n) ASAN_UNPOISON_MEMORY_REGION((p), (n))
+/* ASan's shadow outlives munmap: clear it, or the next mapping there starts poisoned */
+#define refgc_track_unmap(p, n) ASAN_UNPOISON_MEMORY_REGION((p), (n))
 #define REFGC_TRACKING 1
 #elif defined(REFGC_VALGRIND)
 #include <valgrind/memcheck.h>
@@ -29,6 +35,8 @@
 #define refgc_track_open(p, n) VALGRIND_MAKE_MEM_DEFINED((p), (n))
 #define refgc_track_close(p, n) VALGRIND_MAKE_MEM_NOACCESS((p), (n))
 #define refgc_track_fresh(p, n) VALGRIND_MAKE_MEM_NOACCESS((p), (n))
+#define refgc_track_usable(p, n) VALGRIND_MAKE_MEM_UNDEFINED((p), (n))
+#define refgc_track_unmap(p, n) ((void)(p), (void)(n))
 #define REFGC_TRACKING 1
 #else
 #define refgc_track_malloc(p, req, usable) ((void)(p), (void)(req), (void)(usable))
@@ -36,6 +44,8 @@
 #define refgc_track_open(p, n) ((void)(p), (void)(n))
 #define refgc_track_close(p, n) ((void)(p), (void)(n))
 #define refgc_track_fresh(p, n) ((void)(p), (void)(n))
+#define refgc_track_usable(p, n) ((void)(p), (void)(n))
+#define refgc_track_unmap(p, n) ((void)(p), (void)(n))
 #define REFGC_TRACKING 0
 #endif
 
