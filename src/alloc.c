@@ -138,11 +138,8 @@ void *refgc__raw_malloc(size_t size, size_t align) {
   return refgc__large_alloc(size, align);
 }
 
-void refgc__raw_free_valid(refgc_segment_t *seg, refgc_page_t *page, void *p) {
-  if (!page) {
-    refgc__large_free(seg);
-    return;
-  }
+/* Free a valid small block: push it on the page's local list, or its remote list. */
+REFGC_INLINE void page_free_block(refgc_page_t *page, void *p) {
   refgc_block_t *b = p;
   refgc_track_free(b, page->block_size);
   if (refgc_likely(page->heap == refgc__tl_heap)) {
@@ -153,6 +150,13 @@ void refgc__raw_free_valid(refgc_segment_t *seg, refgc_page_t *page, void *p) {
   } else {
     refgc__page_free_remote(page, b);
   }
+}
+
+void refgc__raw_free_valid(refgc_segment_t *seg, refgc_page_t *page, void *p) {
+  if (page)
+    page_free_block(page, p);
+  else
+    refgc__large_free(seg);
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -196,22 +200,34 @@ void *refgc_aligned_alloc(size_t alignment, size_t size) {
   return refgc__raw_malloc(size, alignment);
 }
 
-void refgc_free(void *p) {
+/* Everything but a valid small block: NULL, large blocks, debug mode, bad pointers. */
+static REFGC_NOINLINE void free_generic(void *p) {
   if (!p) return;
-  if (refgc_unlikely(refgc__opt.debug)) {
+  if (refgc__opt.debug) {
     refgc__debug_free("refgc_free", p);
     return;
   }
-  refgc_segment_t *seg = refgc__segment_of(p);
-  if (refgc_likely(seg != NULL && seg->kind != REFGC_SEGMENT_LARGE)) {
+  refgc_segment_t *seg;
+  refgc_page_t *page;
+  if (refgc__lookup("refgc_free", p, &seg, &page)) refgc__raw_free_valid(seg, page, p);
+}
+
+void refgc_free(void *p) {
+  /* NULL and large blocks fail the page test (no segment at 0; a large segment's only page
+   * descriptor is empty) and, with debug mode, go to free_generic */
+  uintptr_t a = (uintptr_t)p;
+  uintptr_t idx = a >> REFGC_SEGMENT_SHIFT;
+  if (refgc_likely((a >> REFGC_ADDRESS_BITS) == 0 && !refgc__opt.debug &&
+                   ((atomic_load_explicit(&refgc__segmap[idx >> 6], memory_order_relaxed) >>
+                     (idx & 63)) & 1))) {
+    refgc_segment_t *seg = (refgc_segment_t *)(a & ~(uintptr_t)REFGC_SEGMENT_MASK);
     refgc_page_t *page = page_of(seg, p);
     if (refgc_likely(refgc__page_block_index(page, p) >= 0)) {
-      refgc__raw_free_valid(seg, page, p);
+      page_free_block(page, p);
       return;
     }
   }
-  refgc_page_t *page;
-  if (refgc__lookup("refgc_free", p, &seg, &page)) refgc__raw_free_valid(seg, page, p);
+  free_generic(p);
 }
 
 size_t refgc_usable_size(const void *p) {

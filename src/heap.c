@@ -169,7 +169,8 @@ void refgc__heap_retire_page(refgc_heap_t *heap, refgc_page_t *page) {
   refgc_stat_add(heap->class_capacity[page->cls], (size_t)0 - page->capacity);
   page->start = page->carved_end = NULL;
   page->free = page->local_free = NULL;
-  page->used = page->carved = page->capacity = 0;
+  page->used = 0;
+  page->carved = page->capacity = 0;
   page->bin = REFGC_BIN_FULL;
   page->rebin_at = 0;
   refgc__segment_release_slot(page);
@@ -179,9 +180,9 @@ void refgc__heap_retire_page(refgc_heap_t *heap, refgc_page_t *page) {
 void refgc__heap_purge(refgc_heap_t *heap, bool force) {
   if (!heap->purge_head) return;
   if (!force && refgc__opt.purge_delay_ms < 0) return;
-  uint64_t now = refgc__os_now_ns();
-  uint64_t delay = force ? 0 : (uint64_t)refgc__opt.purge_delay_ms * 1000000u;
-  while (heap->purge_head && now - heap->purge_head->empty_since_ns >= delay)
+  uint32_t now = refgc__os_now_ms();
+  uint32_t delay = force ? 0 : (uint32_t)refgc__opt.purge_delay_ms;
+  while (heap->purge_head && (uint32_t)(now - heap->purge_head->empty_since_ms) >= delay)
     refgc__segment_purge_slot(heap->purge_head);
 }
 
@@ -233,11 +234,10 @@ static void heap_set_current(refgc_heap_t *heap, refgc_page_t *page) {
 static void heap_note_peak(refgc_heap_t *heap) {
   size_t in_use = 0;
   for (unsigned c = 0; c < REFGC_NUM_CLASSES; c++) {
-    uint64_t a = refgc_stat_get(heap->cls[c].allocs), f = refgc_stat_get(heap->cls[c].frees);
+    uint64_t a = heap->cls[c].allocs, f = heap->cls[c].frees;
     in_use += (size_t)(a - f) * refgc__classes[c].block_size;
   }
-  if (in_use > refgc_stat_get(heap->in_use_peak))
-    atomic_store_explicit(&heap->in_use_peak, in_use, memory_order_relaxed);
+  if (in_use > heap->in_use_peak) heap->in_use_peak = in_use;
 }
 
 /* Find a page of class `cls` with a free block and make it current; NULL when out of memory. */

@@ -7,12 +7,25 @@
 #include "track.h"
 #include "types.h"
 
-/* Relaxed counter helpers: the owner updates with a plain load + store (no locked instruction),
- * readers on other threads read with a relaxed load. Race-free under the C11 model. */
-#define refgc_stat_add(field, n) \
-  atomic_store_explicit(&(field), atomic_load_explicit(&(field), memory_order_relaxed) + (n), \
-                        memory_order_relaxed)
-#define refgc_stat_get(field) atomic_load_explicit(&(field), memory_order_relaxed)
+/* Owner-only statistics counters: a plain add on the owner's thread. Other threads read them
+ * with `refgc_stat_get` (see refgc_heap_class_t for why the race is accepted). */
+#define refgc_stat_add(field, n) ((field) += (n))
+#define refgc_stat_get(field) refgc__stat_read(&(field), sizeof(field))
+#if defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define REFGC_NO_TSAN __attribute__((no_sanitize("thread")))
+#endif
+#endif
+#if !defined(REFGC_NO_TSAN) && defined(__SANITIZE_THREAD__)
+#define REFGC_NO_TSAN __attribute__((no_sanitize_thread))
+#endif
+#ifndef REFGC_NO_TSAN
+#define REFGC_NO_TSAN
+#endif
+/* Read a counter that its owner thread may be updating: one aligned word-sized load. */
+REFGC_NO_TSAN static inline uint64_t refgc__stat_read(const void *p, size_t size) {
+  return size == 8 ? *(const volatile uint64_t *)p : *(const volatile uint32_t *)p;
+}
 
 /* ---------------------------------------------------------------------------------------------
  * os.c — the OS layer: reserve, give back and release address space
@@ -28,6 +41,8 @@ REFGC_INTERNAL void refgc__os_unmap(void *p, size_t size);
 REFGC_INTERNAL void refgc__os_purge(void *p, size_t size);
 /* Monotonic time in nanoseconds (coarse: a few ms resolution is enough). */
 REFGC_INTERNAL uint64_t refgc__os_now_ns(void);
+/* The same in milliseconds, truncated to 32 bits (compare by unsigned difference). */
+REFGC_INLINE uint32_t refgc__os_now_ms(void) { return (uint32_t)(refgc__os_now_ns() / 1000000u); }
 
 /* ---------------------------------------------------------------------------------------------
  * sizeclass.c

@@ -16,7 +16,9 @@ static pthread_mutex_t large_lock = PTHREAD_MUTEX_INITIALIZER;
 static refgc_segment_t *large_list;
 
 void *refgc__large_alloc(size_t size, size_t align) {
-  size_t header = (sizeof(refgc_segment_t) + 63) & ~(size_t)63;
+  /* the header carries one zeroed page descriptor, so that the small-block free path, which
+   * indexes `pages[]`, sees "no block here" and hands large blocks to the slow path */
+  size_t header = (sizeof(refgc_segment_t) + sizeof(refgc_page_t) + 63) & ~(size_t)63;
   size_t offset = align > header ? align : ((header + align - 1) & ~(align - 1));
   size_t page = REFGC_OS_PAGE_SIZE;
   if (size > PTRDIFF_MAX - offset - page) {
@@ -31,6 +33,8 @@ void *refgc__large_alloc(size_t size, size_t align) {
   }
   seg->cookie = (uintptr_t)seg ^ refgc__cookie;
   seg->kind = REFGC_SEGMENT_LARGE;
+  seg->page_shift = REFGC_SEGMENT_SHIFT;
+  seg->slot_count = 1; /* pages[0] stays zero: start == carved_end == NULL */
   seg->large_map_size = map;
   seg->large_offset = offset;
   seg->large_usable = map - offset;

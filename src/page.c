@@ -93,7 +93,7 @@ static void page_touch(refgc_page_t *page, size_t end) {
   end = (end + REFGC_OS_PAGE_SIZE - 1) & ~(REFGC_OS_PAGE_SIZE - 1);
   if (end > page->touched) {
     refgc__committed_add(end - page->touched);
-    page->touched = end;
+    page->touched = (uint32_t)end;
   }
 }
 
@@ -105,7 +105,7 @@ void refgc__page_init(refgc_page_t *page, refgc_heap_t *heap, unsigned cls) {
   page->block_size = info->block_size;
   page->div_magic = info->div_magic;
   page->start = refgc__slot_start(seg, page->slot);
-  page->capacity = (uint32_t)(refgc__slot_size(seg, page->slot) / info->block_size);
+  page->capacity = (uint16_t)(refgc__slot_size(seg, page->slot) / info->block_size);
   page->carved = 0;
   page->carved_end = page->start;
   page->free = page->local_free = NULL;
@@ -122,7 +122,8 @@ static void page_carve(refgc_page_t *page) {
   size_t bsize = page->block_size;
   size_t n = REFGC_CARVE_BYTES / bsize;
   if (n < 1) n = 1;
-  if (n > page->capacity - page->carved) n = page->capacity - page->carved;
+  size_t left = (size_t)page->capacity - page->carved;
+  if (n > left) n = left;
   uint8_t *first = page->carved_end;
   size_t from = (size_t)(first - page->start);
   size_t to = from + n * bsize;
@@ -142,7 +143,7 @@ static void page_carve(refgc_page_t *page) {
     next = b;
   }
   page->free = next;
-  page->carved += (uint32_t)n;
+  page->carved = (uint16_t)(page->carved + n);
   page->carved_end = first + n * bsize;
 }
 
@@ -420,7 +421,7 @@ int refgc__page_check(refgc_page_t *page) {
     if (page->heap->cls[page->cls].current != page)
       PAGE_BAD("page %p: marked current but the heap's current page is another", (void *)page);
   } else if (page->bin == REFGC_BIN_FULL) {
-    if (page->rebin_at != page->capacity - 1)
+    if (page->rebin_at != (uint32_t)page->capacity - 1)
       PAGE_BAD("page %p: full page with rebin_at %u", (void *)page, page->rebin_at);
   } else if (page->bin >= REFGC_BINS) {
     PAGE_BAD("page %p: bad bin %u", (void *)page, page->bin);

@@ -163,7 +163,7 @@ void refgc__segment_release_slot(refgc_page_t *page) {
   uint64_t bit = (uint64_t)1 << page->slot;
   seg->free_mask |= bit;
   seg->used_slots--;
-  page->empty_since_ns = refgc__os_now_ns();
+  page->empty_since_ms = refgc__os_now_ms();
   if (page->touched) {
     seg->dirty_mask |= bit;
     purge_queue_append(heap, page);

@@ -123,8 +123,8 @@ typedef struct refgc_block_s {
 struct refgc_heap_s;
 
 typedef struct refgc_page_s {
-  /* hot: the fast paths of malloc and free */
-  refgc_block_t *free;        /* blocks ready to allocate */
+  /* hot, first cache line: the fast paths of malloc and free read nothing else */
+  _Alignas(64) refgc_block_t *free; /* blocks ready to allocate */
   uint32_t used;              /* blocks allocated (see above) */
   uint32_t rebin_at;          /* a local free with --used <= rebin_at goes slow */
   refgc_block_t *local_free;  /* blocks freed by the owning thread */
@@ -133,23 +133,26 @@ typedef struct refgc_page_s {
   uint8_t *carved_end;        /* end of the carved blocks: valid blocks are below it */
   uint64_t div_magic;         /* floor(off * div_magic >> 40) == off / block_size */
   uint32_t block_size;
-  uint32_t capacity;          /* blocks the page can hold */
-  uint32_t carved;            /* blocks carved so far */
   uint8_t cls;                /* size class */
   uint8_t bin;                /* fullness bin, REFGC_BIN_FULL or REFGC_BIN_CURRENT */
   uint8_t slot;               /* index in the segment */
   uint8_t purge_queued;       /* free slot waiting on the heap's purge queue */
-  /* cold: remote frees, lists, giving back */
+  /* cold, second cache line: remote frees, lists, giving back */
   _Atomic(refgc_block_t *) xthread_free; /* blocks freed by other threads */
-  atomic_int queued;                     /* on the owner's pending stack */
   struct refgc_page_s *pending_next;     /* link of the pending stack */
   struct refgc_page_s *next, *prev;      /* bin list, or purge queue for a free slot */
-  uint64_t empty_since_ns;               /* free slot: when it became free */
-  size_t touched;                        /* bytes from the slot start ever handed out (OS-page
-                                            rounded): the slot's resident bytes are at most
-                                            `touched` minus the hole pages */
   uint64_t holes[REFGC_HOLE_WORDS];      /* OS pages of the slot given back while in use */
+  uint16_t capacity;                     /* blocks the page can hold (≤ 4096) */
+  uint16_t carved;                       /* blocks carved so far */
+  uint32_t touched;                      /* bytes from the slot start ever handed out
+                                            (OS-page rounded): the slot's resident bytes are
+                                            at most `touched` minus the hole pages */
+  atomic_int queued;                     /* on the owner's pending stack */
+  uint32_t empty_since_ms;               /* free slot: when it became free (wraps: compare
+                                            by unsigned difference) */
 } refgc_page_t;
+
+_Static_assert(sizeof(refgc_page_t) == 128, "page descriptors are two cache lines");
 
 /* ---------------------------------------------------------------------------------------------
  * Segments
@@ -201,14 +204,18 @@ typedef struct refgc_segment_s {
  *     shared empty page (whose free list is always NULL, so the fast path falls through);
  *   - every page on `bins[c][b]` belongs to this heap, has class c and bin b;
  *   - `purge` lists the free slots of this heap's segments that may be resident, oldest first;
- *   - the stat counters are written only by the owning thread (relaxed atomics, read by any).
+ *   - the stat counters are written only by the owning thread (read racily by `stats.c`).
  * ------------------------------------------------------------------------------------------ */
 
+/* The statistics counters here and in the heap are plain integers that only the owning thread
+ * writes; `stats.c` reads them from other threads through `refgc__stat_read`, a racy but
+ * word-sized, aligned read (the figures are approximate while threads run, never torn on the
+ * platforms we support). Plain `+=` keeps the fast paths at one instruction per counter. */
 typedef struct refgc_heap_class_s {
   refgc_page_t *current;
-  _Atomic uint64_t allocs;     /* blocks allocated */
-  _Atomic uint64_t frees;      /* blocks freed (local, and remote once collected) */
-  _Atomic uint64_t requested;  /* bytes asked for */
+  uint64_t allocs;     /* blocks allocated */
+  uint64_t frees;      /* blocks freed (local, and remote once collected) */
+  uint64_t requested;  /* bytes asked for */
 } refgc_heap_class_t;
 
 typedef struct refgc_heap_s {
@@ -222,10 +229,10 @@ typedef struct refgc_heap_s {
   bool abandoned;
   struct refgc_heap_s *all_next;       /* global list of every heap (under the heaps lock) */
   struct refgc_heap_s *abandoned_next; /* global list of abandoned heaps */
-  /* per-class page counts, owner-written */
-  _Atomic size_t class_pages[REFGC_NUM_CLASSES];
-  _Atomic size_t class_capacity[REFGC_NUM_CLASSES];
-  _Atomic size_t in_use_peak;
+  /* per-class page counts, owner-written (see refgc_heap_class_t) */
+  size_t class_pages[REFGC_NUM_CLASSES];
+  size_t class_capacity[REFGC_NUM_CLASSES];
+  size_t in_use_peak;
   size_t map_size;                     /* bytes mapped for this struct */
 } refgc_heap_t;
 
