@@ -69,6 +69,31 @@ static void empty_heap_init(refgc_heap_t *heap) {
   for (unsigned c = 0; c < REFGC_NUM_CLASSES; c++) heap->cls[c].current = &refgc__empty_page;
 }
 
+/* fork(): no lock may be held by a thread that does not exist in the child, and the heaps of
+ * those threads must not be lost. The child abandons them, so its threads adopt them. */
+static void atfork_prepare(void) {
+  pthread_mutex_lock(&heaps_lock);
+  refgc__large_lock(true);
+}
+
+static void atfork_parent(void) {
+  refgc__large_lock(false);
+  pthread_mutex_unlock(&heaps_lock);
+}
+
+static void atfork_child(void) {
+  refgc__large_lock(false);
+  refgc_heap_t *self = refgc__tl_heap;
+  for (refgc_heap_t *h = heaps_all; h; h = h->all_next) {
+    if (h == self || h->abandoned) continue;
+    h->abandoned = true;
+    h->abandoned_next = heaps_abandoned;
+    heaps_abandoned = h;
+    atomic_fetch_add_explicit(&refgc__gstats.heaps_abandoned, 1, memory_order_relaxed);
+  }
+  pthread_mutex_unlock(&heaps_lock);
+}
+
 static void global_init_once(void) {
   refgc__options_init();
   uintptr_t seed = (uintptr_t)&seed ^ (uintptr_t)refgc__prim_now_ns() ^ (uintptr_t)&global_once;
@@ -76,6 +101,7 @@ static void global_init_once(void) {
   seed *= (uintptr_t)0x9E3779B97F4A7C15ull;
   refgc__cookie = seed | 1;
   pthread_key_create(&heap_key, heap_thread_done);
+  pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
 }
 
 void refgc__global_init(void) {

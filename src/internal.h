@@ -181,6 +181,8 @@ REFGC_INTERNAL bool refgc__lookup(const char *func, const void *p, refgc_segment
 REFGC_INTERNAL void *refgc__large_alloc(size_t size, size_t align);
 REFGC_INTERNAL void refgc__large_free(refgc_segment_t *seg);
 REFGC_INTERNAL int refgc__large_check(void);
+/* Take or release the large-block lock (around fork). */
+REFGC_INTERNAL void refgc__large_lock(bool lock);
 
 /* ---------------------------------------------------------------------------------------------
  * debug.c — debug mode (REFGC_DEBUG)

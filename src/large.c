@@ -15,6 +15,13 @@
 static pthread_mutex_t large_lock = PTHREAD_MUTEX_INITIALIZER;
 static refgc_segment_t *large_list;
 
+void refgc__large_lock(bool lock) {
+  if (lock)
+    pthread_mutex_lock(&large_lock);
+  else
+    pthread_mutex_unlock(&large_lock);
+}
+
 void *refgc__large_alloc(size_t size, size_t align) {
   /* the header carries one zeroed page descriptor, so that the small-block free path, which
    * indexes `pages[]`, sees "no block here" and hands large blocks to the slow path */
