@@ -70,7 +70,7 @@ bool refgc__lookup(const char *func, const void *p, refgc_segment_t **segp, refg
     return true;
   }
   const uint8_t *b = p;
-  if (b >= page->start && b < page->carved_end) {
+  if (b >= page->start && b < refgc__carved_end(page)) {
     size_t off = (size_t)(b - page->start);
     size_t start = off - off % page->block_size;
     refgc__report(REFGC_EINTERIOR, func, p, page->block_size, 0, NULL, 0,

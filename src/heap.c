@@ -193,7 +193,8 @@ void refgc__heap_retire_page(refgc_heap_t *heap, refgc_page_t *page) {
   if (page->bin == REFGC_BIN_CURRENT) heap->cls[page->cls].current = &refgc__empty_page;
   refgc_stat_add(heap->class_pages[page->cls], (size_t)-1);
   refgc_stat_add(heap->class_capacity[page->cls], (size_t)0 - page->capacity);
-  page->start = page->carved_end = NULL;
+  page->start = NULL;
+  refgc__set_carved_end(page, NULL);
   page->free = page->local_free = NULL;
   page->used = 0;
   page->carved = page->capacity = 0;

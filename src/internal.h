@@ -104,11 +104,19 @@ REFGC_INLINE void refgc__block_set_next(refgc_block_t *b, refgc_block_t *n) {
   refgc_track_close(b, sizeof(refgc_block_t));
 }
 
+/* The page's carved end (relaxed: the owner may be carving while another thread reads). */
+REFGC_INLINE uint8_t *refgc__carved_end(const refgc_page_t *page) {
+  return atomic_load_explicit(&((refgc_page_t *)(uintptr_t)page)->carved_end, memory_order_relaxed);
+}
+REFGC_INLINE void refgc__set_carved_end(refgc_page_t *page, uint8_t *end) {
+  atomic_store_explicit(&page->carved_end, end, memory_order_relaxed);
+}
+
 /* Index of the block containing `p` in `page`, or -1 when `p` is not the start of a carved
  * block of the page (a free slot, the segment header, or an interior pointer). */
 REFGC_INLINE long refgc__page_block_index(const refgc_page_t *page, const void *p) {
   const uint8_t *b = (const uint8_t *)p;
-  if (refgc_unlikely(b < page->start || b >= page->carved_end)) return -1;
+  if (refgc_unlikely(b < page->start || b >= refgc__carved_end(page))) return -1;
   uint64_t off = (uint64_t)(b - page->start);
   uint64_t idx = (off * page->div_magic) >> 40;
   if (refgc_unlikely(idx * page->block_size != off)) return -1;

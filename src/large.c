@@ -45,6 +45,7 @@ void *refgc__large_alloc(size_t size, size_t align) {
   seg->large_map_size = map;
   seg->large_offset = offset;
   seg->large_usable = map - offset;
+  refgc__segmap_set(seg, true); /* before the list: refgc__large_check sees both or neither */
   pthread_mutex_lock(&large_lock);
   seg->prev = NULL;
   seg->next = large_list;
@@ -56,7 +57,6 @@ void *refgc__large_alloc(size_t size, size_t align) {
   atomic_fetch_add_explicit(&refgc__gstats.large_allocs, 1, memory_order_relaxed);
   atomic_fetch_add_explicit(&refgc__gstats.large_requested, size, memory_order_relaxed);
   refgc__committed_add(map);
-  refgc__segmap_set(seg, true);
   void *p = (uint8_t *)seg + offset;
   refgc_track_malloc(p, size, seg->large_usable);
   return p;
@@ -65,7 +65,6 @@ void *refgc__large_alloc(size_t size, size_t align) {
 void refgc__large_free(refgc_segment_t *seg) {
   size_t map = seg->large_map_size;
   refgc_track_free((uint8_t *)seg + seg->large_offset, seg->large_usable);
-  refgc__segmap_set(seg, false);
   pthread_mutex_lock(&large_lock);
   if (seg->prev)
     seg->prev->next = seg->next;
@@ -74,6 +73,7 @@ void refgc__large_free(refgc_segment_t *seg) {
   if (seg->next) seg->next->prev = seg->prev;
   atomic_fetch_sub_explicit(&refgc__gstats.large_count, 1, memory_order_relaxed);
   pthread_mutex_unlock(&large_lock);
+  refgc__segmap_set(seg, false);
   atomic_fetch_sub_explicit(&refgc__gstats.large_bytes, map, memory_order_relaxed);
   atomic_fetch_add_explicit(&refgc__gstats.large_frees, 1, memory_order_relaxed);
   refgc__committed_sub(map);

@@ -100,14 +100,15 @@ static void page_touch(refgc_page_t *page, size_t end) {
 void refgc__page_init(refgc_page_t *page, refgc_heap_t *heap, unsigned cls) {
   refgc_segment_t *seg = refgc__page_segment(page);
   const refgc_class_info_t *info = &refgc__classes[cls];
-  page->heap = heap;
+  (void)heap; /* page->heap was set once, when the segment was made, and never changes:
+                 a remote freer may read it while the owner re-initialises the slot */
   page->cls = (uint8_t)cls;
   page->block_size = info->block_size;
   page->div_magic = info->div_magic;
   page->start = refgc__slot_start(seg, page->slot);
   page->capacity = (uint16_t)(refgc__slot_size(seg, page->slot) / info->block_size);
   page->carved = 0;
-  page->carved_end = page->start;
+  refgc__set_carved_end(page, page->start);
   page->free = page->local_free = NULL;
   page->used = 0;
   page->bin = REFGC_BIN_FULL;
@@ -124,7 +125,7 @@ static void page_carve(refgc_page_t *page) {
   if (n < 1) n = 1;
   size_t left = (size_t)page->capacity - page->carved;
   if (n > left) n = left;
-  uint8_t *first = page->carved_end;
+  uint8_t *first = refgc__carved_end(page);
   size_t from = (size_t)(first - page->start);
   size_t to = from + n * bsize;
   /* memory given back in an earlier life of this slot is about to be touched again */
@@ -144,7 +145,7 @@ static void page_carve(refgc_page_t *page) {
   }
   page->free = next;
   page->carved = (uint16_t)(page->carved + n);
-  page->carved_end = first + n * bsize;
+  refgc__set_carved_end(page, first + n * bsize);
 }
 
 /* Whether block `i` of `page` overlaps an OS page given back. */
@@ -173,13 +174,13 @@ static void page_refill_holes(refgc_page_t *page) {
     next = b;
   }
   page->free = next;
-  size_t carved_bytes = (size_t)(page->carved_end - page->start);
+  size_t carved_bytes = (size_t)(refgc__carved_end(page) - page->start);
   if (carved_bytes) holes_clear_range(page, 0, (carved_bytes - 1) >> REFGC_OS_PAGE_SHIFT);
 }
 
 static bool page_has_holes_in_carved(const refgc_page_t *page) {
   if (!hole_count(page)) return false;
-  size_t carved_bytes = (size_t)(page->carved_end - page->start);
+  size_t carved_bytes = (size_t)(refgc__carved_end(page) - page->start);
   for (size_t q = 0; q * REFGC_OS_PAGE_SIZE < carved_bytes; q++)
     if (hole_test(page, q)) return true;
   return false;
@@ -401,9 +402,9 @@ int refgc__page_check(refgc_page_t *page) {
   if (page->capacity != refgc__slot_size(seg, page->slot) / page->block_size)
     PAGE_BAD("page %p: capacity %u is wrong", (void *)page, page->capacity);
   if (page->carved > page->capacity ||
-      page->carved_end != page->start + (size_t)page->carved * page->block_size)
+      refgc__carved_end(page) != page->start + (size_t)page->carved * page->block_size)
     PAGE_BAD("page %p: carved %u of %u, end %p inconsistent", (void *)page, page->carved,
-             page->capacity, (void *)page->carved_end);
+             page->capacity, (void *)refgc__carved_end(page));
   uint64_t seen[PAGE_MAX_BLOCKS / 64];
   memset(seen, 0, sizeof seen);
   long nfree = page_check_list(page, page->free, seen, "free");

@@ -117,7 +117,10 @@ refgc_segment_t *refgc__segment_new(refgc_heap_t *heap, refgc_segment_kind_t kin
   seg->dirty_mask = 0;
   seg->header_size = header;
   seg->heap = heap;
-  for (unsigned i = 0; i < slots; i++) seg->pages[i].slot = (uint8_t)i;
+  for (unsigned i = 0; i < slots; i++) {
+    seg->pages[i].slot = (uint8_t)i;
+    seg->pages[i].heap = heap; /* immutable from here on */
+  }
   seg->prev = NULL;
   seg->next = heap->segments;
   if (heap->segments) heap->segments->prev = seg;

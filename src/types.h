@@ -115,8 +115,11 @@ typedef struct refgc_block_s {
  *     otherwise the page is on `heap->bins[cls][bin]`;
  *   - `rebin_at` is the `used` value at or below which a local free must take the slow path
  *     (0 for the current page, capacity - 1 for a full page, floor(bin) - 1 otherwise);
- *   - only the owning heap's thread touches the non-atomic fields; other threads touch only
- *     `xthread_free`, `queued` and `pending_next` (the latter only while `queued` is set).
+ *   - `heap` and `slot` are set when the segment is made and never change;
+ *   - only the owning heap's thread writes the other non-atomic fields; other threads read
+ *     the fields that validate a pointer (`start`, `carved_end`, `div_magic`, `block_size`)
+ *     and write only `xthread_free`, `queued` and `pending_next` (the latter only while
+ *     they hold `queued`).
  * A free slot has `start == NULL`, `carved_end == NULL`, so every pointer into it is invalid.
  * ------------------------------------------------------------------------------------------ */
 
@@ -130,7 +133,9 @@ typedef struct refgc_page_s {
   refgc_block_t *local_free;  /* blocks freed by the owning thread */
   struct refgc_heap_s *heap;  /* owner; fixed for the segment's lifetime */
   uint8_t *start;             /* first block, NULL for a free slot */
-  uint8_t *carved_end;        /* end of the carved blocks: valid blocks are below it */
+  _Atomic(uint8_t *) carved_end; /* end of the carved blocks: valid blocks are below it.
+                                    Grows while other threads validate remote frees against
+                                    it: relaxed atomic (plain moves), see refgc__carved_end */
   uint64_t div_magic;         /* floor(off * div_magic >> 40) == off / block_size */
   uint32_t block_size;
   uint8_t cls;                /* size class */

@@ -102,6 +102,13 @@ static inline uint64_t test_rand(test_rng_t *r) {
 }
 static inline uint64_t test_below(test_rng_t *r, uint64_t n) { return n ? test_rand(r) % n : 0; }
 
+/* setjmp lives in its own frame, so main's locals cannot be clobbered by longjmp. */
+static int test_run_one(test_fn fn) {
+  test_failed_flag = 0;
+  if (setjmp(test_jmp) == 0) fn();
+  return test_failed_flag;
+}
+
 int main(int argc, char **argv) {
   const char *env_seed = getenv("REFGC_TEST_SEED");
   const char *env_scale = getenv("REFGC_TEST_SCALE");
@@ -133,9 +140,7 @@ int main(int argc, char **argv) {
     }
     n++;
     fflush(stdout);
-    test_failed_flag = 0;
-    if (setjmp(test_jmp) == 0) test_cases[t].fn();
-    if (test_failed_flag) {
+    if (test_run_one(test_cases[t].fn)) {
       failed++;
       printf("not ok %d - %s\n", n, test_cases[t].name);
     } else {
