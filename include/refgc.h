@@ -88,7 +88,9 @@ REFGC_API const char *refgc_version_string(void);
   XX(EDOUBLEFREE, -5, "block is already free")                          \
   XX(EOVERFLOW, -6, "write past the end of a block")                    \
   XX(EUSEAFTERFREE, -7, "write to a block after it was freed")          \
-  XX(ECORRUPT, -8, "heap metadata is corrupted")
+  XX(ECORRUPT, -8, "heap metadata is corrupted")                       \
+  XX(EBADOBJECT, -9, "not a live object")                               \
+  XX(EREFCOUNT, -10, "reference count would drop below zero")
 
 /** Error codes. */
 typedef enum refgc_err {
@@ -277,6 +279,8 @@ REFGC_API int refgc_debug_mode(void);
  * next `n` succeed (n = 0: refuse from now on); a negative `n` turns refusals off. Refused
  * requests make allocation calls return NULL with errno = ENOMEM. Any thread. */
 REFGC_API void refgc_test_os_fail_after(long n);
+
+#include "refgc/object.h"
 
 #ifdef __cplusplus
 }

@@ -199,6 +199,9 @@ REFGC_INTERNAL void refgc__large_lock(bool lock);
 REFGC_INTERNAL void *refgc__debug_malloc(const char *func, size_t size, size_t align, bool zero);
 REFGC_INTERNAL void refgc__debug_free(const char *func, void *p);
 REFGC_INTERNAL size_t refgc__debug_usable(const char *func, const void *p);
+/* Copy up to `max` frames of the allocation stack of the block at `p` (debug mode; 0 when
+ * unknown). */
+REFGC_INTERNAL int refgc__debug_stack(const void *p, void **out, int max);
 /* Whether a debug block at `p` is live (debug mode only). */
 REFGC_INTERNAL bool refgc__debug_is_live(const void *p, size_t usable);
 /* Fill fresh free blocks with the freed pattern (debug mode) so that the check on allocation
@@ -218,6 +221,25 @@ REFGC_INTERNAL void refgc__report(int code, const char *func, const void *ptr, s
     __attribute__((format(printf, 8, 9)))
 #endif
     ;
+
+/* ---------------------------------------------------------------------------------------------
+ * object.c, weakref.c — objects
+ * ------------------------------------------------------------------------------------------ */
+
+typedef struct refgc_tstate_s refgc_tstate_t;
+REFGC_INTERNAL void refgc__set_error(int err);
+/* The type with index `id`, or NULL. Lock-free. */
+REFGC_INTERNAL refgc_type_t *refgc__type_by_id(uint32_t id);
+/* The calling thread's object state (release stack, free lists); NULL when out of memory. */
+REFGC_INTERNAL refgc_tstate_t *refgc__tstate(void);
+/* Debug checks: whether `o` is a live object, reporting for `func` when it is not. */
+REFGC_INTERNAL bool refgc__object_check(const char *func, const refgc_object_t *o);
+/* Queue a weak reference callback to run when the current release finishes; takes over the
+ * caller's reference to `weakref`. */
+REFGC_INTERNAL void refgc__queue_callback(refgc_tstate_t *ts, refgc_object_t *weakref,
+                                          refgc_weakref_callback *cb, void *arg);
+/* `o` is being released: detach every weak reference to it and queue their callbacks. */
+REFGC_INTERNAL void refgc__weakrefs_clear(refgc_tstate_t *ts, refgc_object_t *o);
 
 /* ---------------------------------------------------------------------------------------------
  * options.c

@@ -44,6 +44,7 @@ void refgc__options_init(void) {
       *(int *)table[i].target = (int)v;
   }
   if (refgc__opt.verbose) atexit(print_stats_at_exit);
+  refgc__object_checks = refgc__opt.debug;
 }
 
 int refgc_debug_mode(void) {

@@ -7,6 +7,7 @@
 #include "error.c"
 #include "heap.c"
 #include "large.c"
+#include "object.c"
 #include "options.c"
 #include "os.c"
 #include "page.c"
@@ -14,3 +15,5 @@
 #include "segment.c"
 #include "sizeclass.c"
 #include "stats.c"
+#include "weakmap.c"
+#include "weakref.c"

@@ -278,4 +278,36 @@ typedef struct refgc_global_stats_s {
   _Atomic size_t heaps_abandoned;
 } refgc_global_stats_t;
 
+/* ---------------------------------------------------------------------------------------------
+ * Objects
+ *
+ * Header word `bits` (the high half of the 8-byte header):
+ *   bits 0..19   type index into the type table
+ *   bit  31      LIVE: set in every live object. A free heap block holds a free-list link in
+ *                its first word, whose high half is the top of a user-space address (< 2^16),
+ *                so LIVE is never set there: walking pages can tell objects from free blocks.
+ *   bit  30      FINALIZED: the finalizer ran (it never runs again)
+ *   bit  29      WEAKREFS: the weak-reference table has an entry for this object
+ *   bit  28      DEAD: released, kept in debug mode's quarantine to catch late uses
+ *   bits 20..27  reserved for the cycle collector (colour, candidate buffer, generation)
+ * Invariants: a live object has LIVE set, DEAD clear, a registered type index, and a count in
+ * 1..2^31-1 or an immortal count (top bit set); an object being released has count 0.
+ * ------------------------------------------------------------------------------------------ */
+
+#define REFGC_OB_TYPE_MASK 0x000FFFFFu
+#define REFGC_OB_LIVE 0x80000000u
+#define REFGC_OB_FINALIZED 0x40000000u
+#define REFGC_OB_WEAKREFS 0x20000000u
+#define REFGC_OB_DEAD 0x10000000u
+#define REFGC_MAX_TYPES ((size_t)1 << 20)
+#define REFGC_TYPE_CHUNK 1024 /* the type table grows in chunks of this many entries */
+
+struct refgc_type_s {
+  refgc_type_spec_t spec;   /* as registered, `name` pointing at our copy */
+  uint32_t id;              /* index in the type table */
+  bool is_var;              /* item_size != 0 */
+  /* counters of threads that have exited (live threads keep their own; see object.c) */
+  _Atomic uint64_t created, released, reused;
+};
+
 #endif /* REFGC_TYPES_H */

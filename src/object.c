@@ -1,0 +1,566 @@
+/* refgc — objects: the type table, creation, reference counting slow paths, release without
+ * recursion, per-thread free lists per type, immortal objects, debug-mode checks.
+ *
+ * Release (`refgc__release`), for an object whose count reached zero:
+ *   1. finalize: if the type has a finalizer and the object was never finalized, mark it
+ *      finalized, give it a temporary count of 1 and call the finalizer; a count above 1 after
+ *      the call means the finalizer resurrected the object, which then lives on (PEP 442);
+ *   2. clear the weak references to it (their callbacks are queued, not run);
+ *   3. drop its references: traverse it with a visitor that decrements each child; a child
+ *      whose count reaches zero is pushed on the thread's release stack instead of being
+ *      released recursively, so a chain or tree of any depth costs O(1) C stack and time
+ *      linear in its size (CPython needs its "trashcan" for this);
+ *   4. call its release hook, then put its memory on the type's free list or free it.
+ * The loop pops the stack until it is empty; only then do queued weak reference callbacks run,
+ * so a callback never sees a half-released structure.
+ *
+ * Free lists are per thread and per type (per item count for variable-size types): no lock on
+ * either path. A freed instance on a free list holds the list link in its first word, which
+ * clears its LIVE bit.
+ *
+ * Debug mode (REFGC_DEBUG=1) sets `refgc__object_checks`: every incref and decref then takes
+ * the slow path, which checks that the object is live (a refgc heap block, LIVE, a known type,
+ * not DEAD) and changes the count atomically; released objects are kept DEAD in a quarantine
+ * for a while so that a late incref or decref is reported with the type and allocation stack;
+ * free lists are bypassed.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+int refgc__object_checks;
+
+/* ---------------------------------------------------------------------------------------------
+ * The type table: chunks of REFGC_TYPE_CHUNK pointers, published with release stores so that
+ * readers need no lock.
+ * ------------------------------------------------------------------------------------------ */
+
+static pthread_mutex_t types_lock = PTHREAD_MUTEX_INITIALIZER;
+static _Atomic(refgc_type_t **) type_chunks[REFGC_MAX_TYPES / REFGC_TYPE_CHUNK];
+static atomic_size_t types_count;
+static REFGC_TLS_MODEL _Thread_local int last_error;
+
+void refgc__set_error(int err) { last_error = err; }
+int refgc_last_error(void) { return last_error; }
+
+refgc_type_t *refgc__type_by_id(uint32_t id) {
+  if (id >= atomic_load_explicit(&types_count, memory_order_acquire)) return NULL;
+  refgc_type_t **chunk =
+      atomic_load_explicit(&type_chunks[id / REFGC_TYPE_CHUNK], memory_order_acquire);
+  return chunk ? chunk[id % REFGC_TYPE_CHUNK] : NULL;
+}
+
+const refgc_type_t *refgc_type_register(const refgc_type_spec_t *spec) {
+  refgc__global_init();
+  if (!spec || spec->version != REFGC_TYPE_SPEC_VERSION || spec->basic_size < sizeof(refgc_object_t) ||
+      (!(spec->flags & REFGC_TYPE_LEAF) && !spec->traverse) ||
+      spec->basic_size > PTRDIFF_MAX / 2 || spec->item_size > PTRDIFF_MAX / 2) {
+    last_error = REFGC_EINVAL;
+    return NULL;
+  }
+  const char *name = spec->name ? spec->name : "(unnamed)";
+  size_t len = strlen(name);
+  refgc_type_t *t = refgc_calloc(1, sizeof *t + len + 1);
+  if (!t) {
+    last_error = REFGC_ENOMEM;
+    return NULL;
+  }
+  char *copy = (char *)(t + 1);
+  memcpy(copy, name, len + 1);
+  t->spec = *spec;
+  t->spec.name = copy;
+  t->is_var = spec->item_size != 0;
+  pthread_mutex_lock(&types_lock);
+  size_t id = atomic_load_explicit(&types_count, memory_order_relaxed);
+  refgc_type_t **chunk = NULL;
+  if (id < REFGC_MAX_TYPES) {
+    chunk = atomic_load_explicit(&type_chunks[id / REFGC_TYPE_CHUNK], memory_order_relaxed);
+    if (!chunk) {
+      chunk = refgc_calloc(REFGC_TYPE_CHUNK, sizeof *chunk);
+      if (chunk)
+        atomic_store_explicit(&type_chunks[id / REFGC_TYPE_CHUNK], chunk, memory_order_release);
+    }
+  }
+  if (!chunk) {
+    pthread_mutex_unlock(&types_lock);
+    refgc_free(t);
+    last_error = REFGC_ENOMEM;
+    return NULL;
+  }
+  t->id = (uint32_t)id;
+  chunk[id % REFGC_TYPE_CHUNK] = t;
+  atomic_store_explicit(&types_count, id + 1, memory_order_release);
+  pthread_mutex_unlock(&types_lock);
+  return t;
+}
+
+const char *refgc_type_name(const refgc_type_t *type) { return type ? type->spec.name : "(null)"; }
+
+const refgc_type_t *refgc_type_of(const refgc_object_t *obj) {
+  return refgc__type_by_id(obj->bits & REFGC_OB_TYPE_MASK);
+}
+
+size_t refgc_type_count(void) { return atomic_load(&types_count); }
+
+const refgc_type_t *refgc_type_at(size_t index) {
+  return index < REFGC_MAX_TYPES ? refgc__type_by_id((uint32_t)index) : NULL;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Per-thread state
+ * ------------------------------------------------------------------------------------------ */
+
+/* Per thread and per type: counters and free lists. Written by the owning thread only. */
+typedef struct ts_type_s {
+  uint64_t created, released, reused;
+  void *fl[REFGC_FREELIST_ITEMS];
+  uint32_t fl_count[REFGC_FREELIST_ITEMS];
+  size_t fl_bytes;
+} ts_type_t;
+
+typedef struct pending_cb_s {
+  refgc_object_t *weakref; /* holds a reference until the callback ran */
+  refgc_weakref_callback *cb;
+  void *arg;
+} pending_cb_t;
+
+#define QUARANTINE 4096 /* released objects kept DEAD in debug mode, per thread */
+
+struct refgc_tstate_s {
+  ts_type_t *types; /* indexed by type id, `ntypes` entries */
+  size_t ntypes;
+  refgc_object_t **stack; /* objects waiting to be released */
+  size_t top, stack_cap;
+  int releasing;
+  pending_cb_t *cbs; /* weak reference callbacks waiting for the release to finish */
+  size_t ncbs, cbs_cap;
+  unsigned fl_epoch;
+  refgc_object_t **quarantine; /* debug mode: ring of DEAD objects */
+  size_t qpos;
+  struct refgc_tstate_s *next, *prev; /* registry, under ts_lock */
+};
+
+static pthread_mutex_t ts_lock = PTHREAD_MUTEX_INITIALIZER;
+static refgc_tstate_t *ts_all;
+static pthread_once_t ts_once = PTHREAD_ONCE_INIT;
+static pthread_key_t ts_key;
+static REFGC_TLS_MODEL _Thread_local refgc_tstate_t *tl_ts;
+static atomic_uint fl_epoch; /* bumped by refgc_freelists_clear */
+
+static void ts_destroy(void *arg);
+static void ts_key_init(void) { pthread_key_create(&ts_key, ts_destroy); }
+
+/* The calling thread's state, created on first use; NULL when out of memory. */
+static refgc_tstate_t *ts_get(void) {
+  refgc_tstate_t *ts = tl_ts;
+  if (refgc_likely(ts != NULL)) return ts;
+  pthread_once(&ts_once, ts_key_init);
+  ts = refgc_calloc(1, sizeof *ts);
+  if (!ts) return NULL;
+  ts->fl_epoch = atomic_load(&fl_epoch);
+  pthread_mutex_lock(&ts_lock);
+  ts->next = ts_all;
+  if (ts_all) ts_all->prev = ts;
+  ts_all = ts;
+  pthread_mutex_unlock(&ts_lock);
+  tl_ts = ts;
+  pthread_setspecific(ts_key, ts);
+  return ts;
+}
+
+refgc_tstate_t *refgc__tstate(void) { return ts_get(); }
+
+/* The thread's entry for type `id`, growing the table; NULL when out of memory. */
+static ts_type_t *ts_type(refgc_tstate_t *ts, uint32_t id) {
+  if (refgc_likely(id < ts->ntypes)) return &ts->types[id];
+  size_t n = atomic_load(&types_count);
+  if (n <= id) n = (size_t)id + 1;
+  if (n < 2 * ts->ntypes) n = 2 * ts->ntypes;
+  /* readers of other threads (refgc_type_stats) walk `types` under ts_lock */
+  pthread_mutex_lock(&ts_lock);
+  ts_type_t *grown = refgc_realloc(ts->types, n * sizeof *grown);
+  if (grown) {
+    memset(grown + ts->ntypes, 0, (n - ts->ntypes) * sizeof *grown);
+    ts->types = grown;
+    ts->ntypes = n;
+  }
+  pthread_mutex_unlock(&ts_lock);
+  return grown ? &ts->types[id] : NULL;
+}
+
+static void freelists_flush(refgc_tstate_t *ts) {
+  for (size_t i = 0; i < ts->ntypes; i++) {
+    ts_type_t *tt = &ts->types[i];
+    for (int s = 0; s < REFGC_FREELIST_ITEMS; s++) {
+      void *p = tt->fl[s];
+      while (p) {
+        void *next = *(void **)p;
+        refgc_free(p);
+        p = next;
+      }
+      tt->fl[s] = NULL;
+      tt->fl_count[s] = 0;
+    }
+    tt->fl_bytes = 0;
+  }
+}
+
+/* Thread exit: free the free lists, fold the counters into the types, drop the state. */
+static void ts_destroy(void *arg) {
+  refgc_tstate_t *ts = arg;
+  if (!ts) return;
+  freelists_flush(ts);
+  if (ts->quarantine) {
+    for (size_t i = 0; i < QUARANTINE; i++)
+      if (ts->quarantine[i]) refgc_free(ts->quarantine[i]);
+    refgc_free(ts->quarantine);
+  }
+  pthread_mutex_lock(&ts_lock);
+  for (size_t i = 0; i < ts->ntypes; i++) {
+    refgc_type_t *t = refgc__type_by_id((uint32_t)i);
+    if (!t) continue;
+    atomic_fetch_add(&t->created, ts->types[i].created);
+    atomic_fetch_add(&t->released, ts->types[i].released);
+    atomic_fetch_add(&t->reused, ts->types[i].reused);
+  }
+  if (ts->prev)
+    ts->prev->next = ts->next;
+  else
+    ts_all = ts->next;
+  if (ts->next) ts->next->prev = ts->prev;
+  pthread_mutex_unlock(&ts_lock);
+  tl_ts = NULL;
+  refgc_free(ts->types);
+  refgc_free(ts->stack);
+  refgc_free(ts->cbs);
+  refgc_free(ts);
+}
+
+void refgc_freelists_clear(void) {
+  atomic_fetch_add(&fl_epoch, 1);
+  refgc_tstate_t *ts = tl_ts;
+  if (ts) {
+    freelists_flush(ts);
+    ts->fl_epoch = atomic_load(&fl_epoch);
+  }
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Creating objects
+ * ------------------------------------------------------------------------------------------ */
+
+static refgc_object_t *object_new(const refgc_type_t *type, size_t size, size_t nitems) {
+  refgc_tstate_t *ts = ts_get();
+  ts_type_t *tt = ts ? ts_type(ts, type->id) : NULL;
+  size_t slot = type->is_var ? nitems : 0;
+  refgc_object_t *o = NULL;
+  if (tt && slot < REFGC_FREELIST_ITEMS && tt->fl[slot]) {
+    if (refgc_unlikely(ts->fl_epoch != atomic_load_explicit(&fl_epoch, memory_order_relaxed))) {
+      freelists_flush(ts);
+      ts->fl_epoch = atomic_load(&fl_epoch);
+    } else {
+      o = tt->fl[slot];
+      tt->fl[slot] = *(void **)o;
+      tt->fl_count[slot]--;
+      tt->fl_bytes -= size;
+      tt->reused++;
+    }
+  }
+  if (!o) {
+    o = refgc_malloc(size);
+    if (!o) {
+      last_error = REFGC_ENOMEM;
+      return NULL;
+    }
+  }
+  memset((uint8_t *)o + sizeof *o, 0, size - sizeof *o);
+  o->refcnt = 1;
+  o->bits = REFGC_OB_LIVE | type->id;
+  if (tt) tt->created++;
+  return o;
+}
+
+refgc_object_t *refgc_new(const refgc_type_t *type) {
+  if (!type || type->is_var) {
+    last_error = REFGC_EINVAL;
+    return NULL;
+  }
+  return object_new(type, type->spec.basic_size, 0);
+}
+
+refgc_object_t *refgc_new_var(const refgc_type_t *type, size_t nitems) {
+  if (!type) {
+    last_error = REFGC_EINVAL;
+    return NULL;
+  }
+  size_t size;
+  if (__builtin_mul_overflow(nitems, type->spec.item_size, &size) ||
+      __builtin_add_overflow(size, type->spec.basic_size, &size) || size > PTRDIFF_MAX) {
+    last_error = REFGC_ENOMEM;
+    errno = ENOMEM;
+    return NULL;
+  }
+  return object_new(type, size, nitems);
+}
+
+size_t refgc_object_size(const refgc_object_t *obj) { return refgc_usable_size(obj); }
+
+void refgc_make_immortal(refgc_object_t *obj) { obj->refcnt = REFGC_IMMORTAL_REFCNT; }
+
+void refgc_static_init(refgc_object_t *obj, const refgc_type_t *type) {
+  obj->refcnt = REFGC_IMMORTAL_REFCNT;
+  obj->bits = REFGC_OB_LIVE | type->id;
+}
+
+int refgc_is_finalized(const refgc_object_t *obj) { return (obj->bits & REFGC_OB_FINALIZED) != 0; }
+
+/* ---------------------------------------------------------------------------------------------
+ * Debug-mode checks
+ * ------------------------------------------------------------------------------------------ */
+
+/* Whether `o` is a live object; reports to the error handler (naming `func`) when not. */
+bool refgc__object_check(const char *func, const refgc_object_t *o) {
+  if (!o) {
+    refgc__report(REFGC_EBADOBJECT, func, o, 0, 0, NULL, 0, "%s(NULL): not an object", func);
+    return false;
+  }
+  bool on_heap = refgc__segment_of(o) != NULL;
+  if (!on_heap && !refgc_is_immortal(o)) {
+    refgc__report(REFGC_EBADOBJECT, func, o, 0, 0, NULL, 0,
+                  "%s(%p): not an object (not in the refgc heap, and not a static object)", func,
+                  (const void *)o);
+    return false;
+  }
+  void *stack[32];
+  int depth = on_heap ? refgc__debug_stack(o, stack, 32) : 0;
+  refgc_type_t *t = refgc__type_by_id(o->bits & REFGC_OB_TYPE_MASK);
+  if (on_heap && refgc__opt.debug && !refgc_owns(o)) {
+    refgc__report(REFGC_EBADOBJECT, func, o, 0, 0, stack, depth,
+                  "%s(%p): not a live object: its memory was freed (a %s, released earlier)",
+                  func, (const void *)o, t ? t->spec.name : "block");
+    return false;
+  }
+  if (o->bits & REFGC_OB_DEAD) {
+    refgc__report(REFGC_EBADOBJECT, func, o, 0, 0, stack, depth,
+                  "%s(%p): use of a released object: this %s was released earlier (its count "
+                  "reached zero)",
+                  func, (const void *)o, t ? t->spec.name : "object");
+    return false;
+  }
+  if (!(o->bits & REFGC_OB_LIVE) || !t) {
+    refgc__report(REFGC_EBADOBJECT, func, o, 0, 0, stack, depth,
+                  "%s(%p): not a live object (header %08x %08x: no object type there)", func,
+                  (const void *)o, (unsigned)o->refcnt, (unsigned)o->bits);
+    return false;
+  }
+  return true;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Reference counting slow paths
+ * ------------------------------------------------------------------------------------------ */
+
+static void report_underflow(const char *func, refgc_object_t *o) {
+  void *stack[32];
+  int depth = refgc__segment_of(o) ? refgc__debug_stack(o, stack, 32) : 0;
+  refgc_type_t *t = refgc__type_by_id(o->bits & REFGC_OB_TYPE_MASK);
+  refgc__report(REFGC_EREFCOUNT, func, o, 0, 0, stack, depth,
+                "%s(%p): the reference count of this %s is already 0 (more decrefs than "
+                "references: it is being released, or a reference was dropped twice)",
+                func, (void *)o, t ? t->spec.name : "object");
+}
+
+void refgc__incref_slow(refgc_object_t *o) {
+  if (!refgc__object_checks) return; /* immortal */
+  if (!refgc__object_check("refgc_incref", o)) return;
+  _Atomic uint32_t *rc = (_Atomic uint32_t *)&o->refcnt;
+  uint32_t c = atomic_load(rc);
+  do {
+    if ((int32_t)c < 0) return;
+  } while (!atomic_compare_exchange_weak(rc, &c, c + 1));
+}
+
+void refgc__decref_slow(refgc_object_t *o) {
+  if (!refgc__object_checks) {
+    if (o->refcnt == 0) report_underflow("refgc_decref", o);
+    return; /* immortal */
+  }
+  if (!refgc__object_check("refgc_decref", o)) return;
+  _Atomic uint32_t *rc = (_Atomic uint32_t *)&o->refcnt;
+  uint32_t c = atomic_load(rc);
+  do {
+    if ((int32_t)c < 0) return;
+    if (c == 0) {
+      report_underflow("refgc_decref", o);
+      return;
+    }
+  } while (!atomic_compare_exchange_weak(rc, &c, c - 1));
+  if (c == 1) refgc__release(o);
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Release
+ * ------------------------------------------------------------------------------------------ */
+
+static void release_one(refgc_tstate_t *ts, refgc_object_t *o);
+
+/* Queue `o` (count now 0) for release; without room on the stack, release it right here. */
+static void release_push(refgc_tstate_t *ts, refgc_object_t *o) {
+  if (ts->top == ts->stack_cap) {
+    size_t cap = ts->stack_cap ? ts->stack_cap * 2 : 256;
+    refgc_object_t **grown = refgc_realloc(ts->stack, cap * sizeof *grown);
+    if (!grown) {
+      release_one(ts, o); /* out of memory: recursion is the only way left */
+      return;
+    }
+    ts->stack = grown;
+    ts->stack_cap = cap;
+  }
+  ts->stack[ts->top++] = o;
+}
+
+/* The visitor that drops each reference of an object being released. */
+static void release_visit(refgc_object_t *child, void *arg) {
+  if (!child) return;
+  refgc_tstate_t *ts = arg;
+  if (refgc__object_checks) {
+    if (!refgc__object_check("traverse", child)) return;
+  }
+  uint32_t c = child->refcnt;
+  if ((int32_t)c < 0) return;
+  if (c > 1) {
+    child->refcnt = c - 1;
+  } else if (c == 1) {
+    child->refcnt = 0;
+    release_push(ts, child);
+  } else {
+    report_underflow("refgc_decref (from a traverse hook during release)", child);
+  }
+}
+
+void refgc__queue_callback(refgc_tstate_t *ts, refgc_object_t *weakref,
+                           refgc_weakref_callback *cb, void *arg) {
+  if (ts->ncbs == ts->cbs_cap) {
+    size_t cap = ts->cbs_cap ? ts->cbs_cap * 2 : 16;
+    pending_cb_t *grown = refgc_realloc(ts->cbs, cap * sizeof *grown);
+    if (!grown) {
+      /* out of memory: run it now (the referent is already unreachable through weakrefs) */
+      cb(weakref, arg);
+      refgc_decref(weakref);
+      return;
+    }
+    ts->cbs = grown;
+    ts->cbs_cap = cap;
+  }
+  ts->cbs[ts->ncbs++] = (pending_cb_t){weakref, cb, arg};
+}
+
+static void free_object(refgc_tstate_t *ts, refgc_type_t *t, refgc_object_t *o) {
+  if (refgc__object_checks) {
+    /* keep it DEAD for a while so that late increfs and decrefs are caught */
+    o->bits |= REFGC_OB_DEAD;
+    o->refcnt = 0;
+    if (!ts->quarantine) ts->quarantine = refgc_calloc(QUARANTINE, sizeof *ts->quarantine);
+    if (ts->quarantine) {
+      refgc_object_t *old = ts->quarantine[ts->qpos];
+      ts->quarantine[ts->qpos] = o;
+      ts->qpos = (ts->qpos + 1) % QUARANTINE;
+      if (old) refgc_free(old);
+      return;
+    }
+    refgc_free(o);
+    return;
+  }
+  ts_type_t *tt = ts_type(ts, t->id);
+  if (tt && t->spec.freelist_max) {
+    size_t slot = t->is_var ? (refgc_usable_size(o) - t->spec.basic_size) / t->spec.item_size : 0;
+    if (slot < REFGC_FREELIST_ITEMS && tt->fl_count[slot] < t->spec.freelist_max &&
+        ts->fl_epoch == atomic_load_explicit(&fl_epoch, memory_order_relaxed)) {
+      size_t want = t->spec.basic_size + slot * t->spec.item_size;
+      *(void **)o = tt->fl[slot]; /* clears LIVE: the word is now a list link */
+      tt->fl[slot] = o;
+      tt->fl_count[slot]++;
+      tt->fl_bytes += want;
+      return;
+    }
+  }
+  o->bits = 0;
+  refgc_free(o);
+}
+
+static void release_one(refgc_tstate_t *ts, refgc_object_t *o) {
+  refgc_type_t *t = refgc__type_by_id(o->bits & REFGC_OB_TYPE_MASK);
+  if (refgc_unlikely(!t)) {
+    refgc__object_check("refgc_decref", o);
+    return;
+  }
+  if (t->spec.finalize && !(o->bits & REFGC_OB_FINALIZED)) {
+    o->bits |= REFGC_OB_FINALIZED;
+    o->refcnt = 1;
+    t->spec.finalize(o);
+    if (o->refcnt != 1) {
+      /* resurrected: the finalizer stored new references; drop the temporary one */
+      o->refcnt--;
+      return;
+    }
+    o->refcnt = 0;
+  }
+  if (o->bits & REFGC_OB_WEAKREFS) refgc__weakrefs_clear(ts, o);
+  if (t->spec.traverse && !(t->spec.flags & REFGC_TYPE_LEAF)) t->spec.traverse(o, release_visit, ts);
+  if (t->spec.release) t->spec.release(o);
+  ts_type_t *tt = ts_type(ts, t->id);
+  if (tt) tt->released++;
+  free_object(ts, t, o);
+}
+
+void refgc__release(refgc_object_t *o) {
+  refgc_tstate_t *ts = ts_get();
+  o->refcnt = 0;
+  if (refgc_unlikely(!ts)) {
+    /* no thread state (out of memory): release without free lists or callbacks queue */
+    refgc__report(REFGC_ENOMEM, "refgc_decref", o, 0, 0, NULL, 0,
+                  "refgc_decref(%p): out of memory for the release state; object leaked",
+                  (void *)o);
+    return;
+  }
+  release_push(ts, o);
+  if (ts->releasing) return; /* an outer release loop on this thread will get to it */
+  ts->releasing = 1;
+  while (ts->top) release_one(ts, ts->stack[--ts->top]);
+  ts->releasing = 0;
+  /* weak reference callbacks, after the whole structure is gone; each may release more */
+  while (ts->ncbs) {
+    pending_cb_t cb = ts->cbs[--ts->ncbs];
+    cb.cb(cb.weakref, cb.arg);
+    refgc_decref(cb.weakref);
+  }
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Statistics
+ * ------------------------------------------------------------------------------------------ */
+
+int refgc_type_stats(const refgc_type_t *type, refgc_type_stats_t *out) {
+  if (!type || !out) return REFGC_EINVAL;
+  memset(out, 0, sizeof *out);
+  out->name = type->spec.name;
+  out->created = atomic_load(&((refgc_type_t *)(uintptr_t)type)->created);
+  out->released = atomic_load(&((refgc_type_t *)(uintptr_t)type)->released);
+  out->reused = atomic_load(&((refgc_type_t *)(uintptr_t)type)->reused);
+  pthread_mutex_lock(&ts_lock);
+  for (refgc_tstate_t *ts = ts_all; ts; ts = ts->next) {
+    if (type->id >= ts->ntypes) continue;
+    ts_type_t *tt = &ts->types[type->id];
+    out->created += refgc_stat_get(tt->created);
+    out->released += refgc_stat_get(tt->released);
+    out->reused += refgc_stat_get(tt->reused);
+    for (int s = 0; s < REFGC_FREELIST_ITEMS; s++) out->cached += refgc_stat_get(tt->fl_count[s]);
+    out->cached_bytes += refgc_stat_get(tt->fl_bytes);
+  }
+  pthread_mutex_unlock(&ts_lock);
+  out->live = (size_t)(out->created - out->released);
+  return 0;
+}
