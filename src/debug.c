@@ -74,6 +74,11 @@ void *refgc__debug_malloc(const char *func, size_t size, size_t align, bool zero
                                        : &seg->pages[((uintptr_t)p - (uintptr_t)seg) >> seg->page_shift];
   size_t usable = refgc__raw_usable(seg, page, p);
   size_t so = stack_offset(usable);
+  /* "bytes requested" counts what the program asked for, not the debug tail */
+  if (page)
+    page->heap->cls[page->cls].requested -= tail_size(); /* our own heap: just allocated */
+  else
+    atomic_fetch_sub_explicit(&refgc__gstats.large_requested, tail_size(), memory_order_relaxed);
   refgc_track_open(p, usable);
   if (page) {
     /* a reused block must still read as freed: anything else was written after free */
