@@ -3,7 +3,11 @@
  * This header is the manual. Every declaration says who owns what, what NULL means, from which
  * threads it may be called and how it reports errors.
  *
- * Part 1, the heap: a thread-safe size-class allocator.
+ * Part 1, the heap: a thread-safe size-class allocator (this file).
+ * Part 2, objects: reference counting, finalizers, weak references (refgc/object.h,
+ * included at the end of this file).
+ *
+ * The heap:
  *   - Small blocks (up to 128 KiB) come from per-thread heaps with no header in front of the
  *     block; large blocks come straight from the OS.
  *   - Any thread may free any block.
