@@ -190,14 +190,22 @@ static bool page_has_holes_in_carved(const refgc_page_t *page) {
  * Collecting free lists
  * ------------------------------------------------------------------------------------------ */
 
+#define XT_SHIFT 48
+#define XT_PTR(w) ((refgc_block_t *)(uintptr_t)((w) & (((uint64_t)1 << XT_SHIFT) - 1)))
+#define XT_COUNT(w) ((uint32_t)((w) >> XT_SHIFT))
+
 void refgc__page_collect_remote(refgc_page_t *page) {
   if (!atomic_load_explicit(&page->xthread_free, memory_order_relaxed)) return;
-  refgc_block_t *head = atomic_exchange_explicit(&page->xthread_free, NULL, memory_order_seq_cst);
+  uint64_t w = atomic_exchange_explicit(&page->xthread_free, 0, memory_order_seq_cst);
+  refgc_block_t *head = XT_PTR(w);
   if (!head) return;
-  uint32_t count = 1;
-  refgc_block_t *tail = head;
-  for (refgc_block_t *n; (n = refgc__block_next(tail)) != NULL; tail = n) count++;
-  refgc__block_set_next(tail, page->local_free);
+  uint32_t count = XT_COUNT(w);
+  if (page->local_free) {
+    /* both lists hold blocks: splice (rare: refill collects only when local_free is empty) */
+    refgc_block_t *tail = head;
+    for (refgc_block_t *n; (n = refgc__block_next(tail)) != NULL;) tail = n;
+    refgc__block_set_next(tail, page->local_free);
+  }
   page->local_free = head;
   page->used -= count;
   refgc_stat_add(page->heap->cls[page->cls].frees, count);
@@ -251,10 +259,12 @@ void refgc__page_rebin(refgc_page_t *page) {
 }
 
 void refgc__page_free_remote(refgc_page_t *page, refgc_block_t *block) {
-  refgc_block_t *head = atomic_load_explicit(&page->xthread_free, memory_order_relaxed);
+  uint64_t w = atomic_load_explicit(&page->xthread_free, memory_order_relaxed);
+  uint64_t nw;
   do {
-    refgc__block_set_next(block, head);
-  } while (!atomic_compare_exchange_weak_explicit(&page->xthread_free, &head, block,
+    refgc__block_set_next(block, XT_PTR(w));
+    nw = (uint64_t)(uintptr_t)block | ((uint64_t)(XT_COUNT(w) + 1) << XT_SHIFT);
+  } while (!atomic_compare_exchange_weak_explicit(&page->xthread_free, &w, nw,
                                                   memory_order_seq_cst, memory_order_relaxed));
   /* Tell the owner, once per batch: the page goes on its heap's pending stack unless it is
    * already there. See docs/design.md, "remote frees", for why the orderings are seq_cst. */

@@ -107,7 +107,8 @@ typedef struct refgc_block_s {
  *   - `carved <= capacity`; blocks are `start + i * block_size` for i < carved;
  *   - |free| + |local_free| + used + hidden == carved, where `hidden` counts the free blocks
  *     that overlap an OS page given back to the OS (a `holes` bit) and are on no list; `used`
- *     includes blocks freed by other threads that sit in `xthread_free`;
+ *     includes blocks freed by other threads that sit in `xthread_free` (whose high 16 bits
+ *     count them);
  *   - a block overlapping a hole page is free and on no list; a block on a list overlaps no
  *     hole page (so allocation never touches memory given back);
  *   - `bin` is REFGC_BIN_CURRENT iff the page is its heap's current page for `cls`;
@@ -143,7 +144,11 @@ typedef struct refgc_page_s {
   uint8_t slot;               /* index in the segment */
   uint8_t purge_queued;       /* free slot waiting on the heap's purge queue */
   /* cold, second cache line: remote frees, lists, giving back */
-  _Atomic(refgc_block_t *) xthread_free; /* blocks freed by other threads */
+  /* blocks freed by other threads: a tagged word, the list head in the low 48 bits and the
+   * list's length in the high 16 (≤ 4096 blocks per page), so the owner learns how many
+   * blocks came back without walking the list (each block is a cache miss: another core
+   * wrote it). Pushes are ABA-safe: the word fully describes the list it replaces. */
+  _Atomic uint64_t xthread_free;
   struct refgc_page_s *pending_next;     /* link of the pending stack */
   struct refgc_page_s *next, *prev;      /* bin list, or purge queue for a free slot */
   uint64_t holes[REFGC_HOLE_WORDS];      /* OS pages of the slot given back while in use */
