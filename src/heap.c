@@ -273,8 +273,7 @@ static refgc_page_t *heap_find_page(refgc_heap_t *heap, unsigned cls) {
   refgc_page_t *page = heap->cls[cls].current;
   if (page != &refgc__empty_page) {
     if (refgc__page_refill(page)) return page;
-    page->bin = REFGC_BIN_FULL;
-    page->rebin_at = page->capacity - 1;
+    refgc__page_set_full(page);
     heap->cls[cls].current = &refgc__empty_page;
   }
   refgc__heap_drain_pending(heap);
@@ -292,8 +291,7 @@ static refgc_page_t *heap_find_page(refgc_heap_t *heap, unsigned cls) {
     heap_set_current(heap, page);
     if (page->free || refgc__page_refill(page)) return page;
     /* cannot happen: a binned page has a free block somewhere; treat it as full */
-    page->bin = REFGC_BIN_FULL;
-    page->rebin_at = page->capacity - 1;
+    refgc__page_set_full(page);
     heap->cls[cls].current = &refgc__empty_page;
   }
   refgc_segment_kind_t kind = cls < REFGC_NUM_SMALL_CLASSES ? REFGC_SEGMENT_SMALL

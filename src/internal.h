@@ -139,6 +139,8 @@ REFGC_INTERNAL size_t refgc__page_punch_holes(refgc_page_t *page);
 REFGC_INTERNAL int refgc__page_check(refgc_page_t *page);
 REFGC_INTERNAL void refgc__bin_remove(refgc_heap_t *heap, refgc_page_t *page);
 REFGC_INTERNAL void refgc__bin_insert(refgc_heap_t *heap, refgc_page_t *page);
+/* Mark a page that left the current position with no free block as full. */
+REFGC_INTERNAL void refgc__page_set_full(refgc_page_t *page);
 
 /* ---------------------------------------------------------------------------------------------
  * heap.c — thread heaps

@@ -42,15 +42,21 @@ static uint32_t bin_floor(unsigned b, uint32_t capacity) {
   return (uint32_t)(((uint64_t)b * capacity + REFGC_BINS - 1) / REFGC_BINS);
 }
 
+/* Bins are FIFO: pages enter at the tail and allocation takes the head, the page that has
+ * been collecting frees the longest within its fullness band, so each switch of the current
+ * page brings a useful number of free blocks. */
 void refgc__bin_insert(refgc_heap_t *heap, refgc_page_t *page) {
   unsigned b = bin_for(page->used, page->capacity);
-  refgc_page_t **head = &heap->bins[page->cls][b];
+  refgc_page_t **tail = &heap->bins_tail[page->cls][b];
   page->bin = (uint8_t)b;
   page->rebin_at = bin_floor(b, page->capacity) - 1;
-  page->prev = NULL;
-  page->next = *head;
-  if (*head) (*head)->prev = page;
-  *head = page;
+  page->next = NULL;
+  page->prev = *tail;
+  if (*tail)
+    (*tail)->next = page;
+  else
+    heap->bins[page->cls][b] = page;
+  *tail = page;
 }
 
 void refgc__bin_remove(refgc_heap_t *heap, refgc_page_t *page) {
@@ -58,19 +64,21 @@ void refgc__bin_remove(refgc_heap_t *heap, refgc_page_t *page) {
     page->prev->next = page->next;
   else
     heap->bins[page->cls][page->bin] = page->next;
-  if (page->next) page->next->prev = page->prev;
+  if (page->next)
+    page->next->prev = page->prev;
+  else
+    heap->bins_tail[page->cls][page->bin] = page->prev;
   page->next = page->prev = NULL;
+}
+
+void refgc__page_set_full(refgc_page_t *page) {
+  page->bin = REFGC_BIN_FULL;
+  page->rebin_at = (uint32_t)page->capacity - 1 - page->capacity / REFGC_FULL_RETURN;
 }
 
 /* ---------------------------------------------------------------------------------------------
  * Initialising and carving
  * ------------------------------------------------------------------------------------------ */
-
-static unsigned hole_count(const refgc_page_t *page) {
-  unsigned n = 0;
-  for (int w = 0; w < REFGC_HOLE_WORDS; w++) n += (unsigned)__builtin_popcountll(page->holes[w]);
-  return n;
-}
 
 static bool hole_test(const refgc_page_t *page, size_t q) {
   return (page->holes[q >> 6] >> (q & 63)) & 1;
@@ -179,7 +187,7 @@ static void page_refill_holes(refgc_page_t *page) {
 }
 
 static bool page_has_holes_in_carved(const refgc_page_t *page) {
-  if (!hole_count(page)) return false;
+  if (!(page->holes[0] | page->holes[1])) return false;
   size_t carved_bytes = (size_t)(refgc__carved_end(page) - page->start);
   for (size_t q = 0; q * REFGC_OS_PAGE_SIZE < carved_bytes; q++)
     if (hole_test(page, q)) return true;
@@ -432,7 +440,7 @@ int refgc__page_check(refgc_page_t *page) {
     if (page->heap->cls[page->cls].current != page)
       PAGE_BAD("page %p: marked current but the heap's current page is another", (void *)page);
   } else if (page->bin == REFGC_BIN_FULL) {
-    if (page->rebin_at != (uint32_t)page->capacity - 1)
+    if (page->rebin_at != (uint32_t)page->capacity - 1 - page->capacity / REFGC_FULL_RETURN)
       PAGE_BAD("page %p: full page with rebin_at %u", (void *)page, page->rebin_at);
   } else if (page->bin >= REFGC_BINS) {
     PAGE_BAD("page %p: bad bin %u", (void *)page, page->bin);

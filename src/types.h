@@ -89,6 +89,11 @@
  * Allocation takes pages from the highest bin first, so nearly empty pages drain. */
 #define REFGC_BINS 4
 #define REFGC_BIN_FULL 0xFE    /* not in any list: every block is allocated */
+/* A full page goes back to the bins once 1/REFGC_FULL_RETURN of its blocks (at least one)
+ * have been freed: a page with a single free block is not worth switching to. */
+#ifndef REFGC_FULL_RETURN
+#define REFGC_FULL_RETURN 8
+#endif
 #define REFGC_BIN_CURRENT 0xFF /* the heap's current page for its class */
 
 /* ---------------------------------------------------------------------------------------------
@@ -115,7 +120,8 @@ typedef struct refgc_block_s {
  *     REFGC_BIN_FULL iff the page is on no list and was found with every block allocated;
  *     otherwise the page is on `heap->bins[cls][bin]`;
  *   - `rebin_at` is the `used` value at or below which a local free must take the slow path
- *     (0 for the current page, capacity - 1 for a full page, floor(bin) - 1 otherwise);
+ *     (0 for the current page, capacity - 1 - capacity / REFGC_FULL_RETURN for a full page,
+ *     floor(bin) - 1 otherwise);
  *   - `heap` and `slot` are set when the segment is made and never change;
  *   - only the owning heap's thread writes the other non-atomic fields; other threads read
  *     the fields that validate a pointer (`start`, `carved_end`, `div_magic`, `block_size`)
@@ -230,7 +236,8 @@ typedef struct refgc_heap_class_s {
 
 typedef struct refgc_heap_s {
   refgc_heap_class_t cls[REFGC_NUM_CLASSES];
-  refgc_page_t *bins[REFGC_NUM_CLASSES][REFGC_BINS];
+  refgc_page_t *bins[REFGC_NUM_CLASSES][REFGC_BINS];      /* FIFO lists: heads */
+  refgc_page_t *bins_tail[REFGC_NUM_CLASSES][REFGC_BINS]; /* and tails */
   _Atomic(refgc_page_t *) pending;     /* pages with remote frees (Treiber stack, pop-all) */
   refgc_segment_t *segments;           /* all small and medium segments of this heap */
   refgc_segment_t *avail[2];           /* segments with free slots: [0] small, [1] medium */
