@@ -108,7 +108,7 @@ REFGC_INLINE void *heap_malloc_small(refgc_heap_t *heap, unsigned cls, size_t si
     refgc_stat_add(hc->allocs, 1);
     refgc_stat_add(hc->requested, size);
   }
-  refgc_track_malloc(b, size, refgc__classes[cls].block_size);
+  refgc_track_malloc(b, size, refgc__classes[REFGC_LANE_CLASS(cls)].block_size);
   return b;
 }
 
@@ -121,21 +121,39 @@ static int aligned_class(size_t size, size_t align) {
   return -1;
 }
 
-void *refgc__raw_malloc(size_t size, size_t align) {
+void *refgc__raw_malloc(size_t size, size_t align, bool object) {
   if (refgc_unlikely(size > PTRDIFF_MAX)) {
     errno = ENOMEM;
     return NULL;
   }
+  unsigned lane_base = object ? REFGC_OBJECT_LANE : 0;
   if (align <= REFGC_MIN_ALIGN) {
     if (size <= REFGC_MEDIUM_MAX)
-      return heap_malloc_small(refgc__tl_heap, refgc__size_class(size), size);
-    return refgc__large_alloc(size, REFGC_MIN_ALIGN);
+      return heap_malloc_small(refgc__tl_heap, lane_base + refgc__size_class(size), size);
+    return refgc__large_alloc(size, REFGC_MIN_ALIGN, object);
   }
   if (size <= REFGC_MEDIUM_MAX) {
     int c = aligned_class(size, align);
-    if (c >= 0) return heap_malloc_small(refgc__tl_heap, (unsigned)c, size);
+    if (c >= 0) return heap_malloc_small(refgc__tl_heap, lane_base + (unsigned)c, size);
   }
-  return refgc__large_alloc(size, align);
+  return refgc__large_alloc(size, align, object);
+}
+
+void *refgc__object_malloc(size_t size) {
+  if (refgc_unlikely(refgc__opt.debug))
+    return refgc__debug_malloc("refgc_new", size, REFGC_MIN_ALIGN, false, true);
+  if (refgc_likely(size - 1 < REFGC_SMALL_FAST_MAX))
+    return heap_malloc_small(refgc__tl_heap, REFGC_OBJECT_LANE + (unsigned)((size - 1) >> 4), size);
+  return refgc__raw_malloc(size, REFGC_MIN_ALIGN, true);
+}
+
+bool refgc__is_object_block(const void *p) {
+  refgc_segment_t *seg = refgc__segment_of(p);
+  if (!seg) return false;
+  if (seg->kind == REFGC_SEGMENT_LARGE)
+    return seg->large_object && (const uint8_t *)p == (uint8_t *)seg + seg->large_offset;
+  refgc_page_t *page = page_of(seg, p);
+  return page->cls >= REFGC_OBJECT_LANE && refgc__page_block_index(page, p) >= 0;
 }
 
 /* Free a valid small block: push it on the page's local list, or its remote list. */
@@ -164,8 +182,9 @@ void refgc__raw_free_valid(refgc_segment_t *seg, refgc_page_t *page, void *p) {
  * ------------------------------------------------------------------------------------------ */
 
 static REFGC_NOINLINE void *malloc_generic(size_t size) {
-  if (refgc__opt.debug) return refgc__debug_malloc("refgc_malloc", size, REFGC_MIN_ALIGN, false);
-  return refgc__raw_malloc(size, REFGC_MIN_ALIGN);
+  if (refgc__opt.debug)
+    return refgc__debug_malloc("refgc_malloc", size, REFGC_MIN_ALIGN, false, false);
+  return refgc__raw_malloc(size, REFGC_MIN_ALIGN, false);
 }
 
 void *refgc_malloc(size_t size) {
@@ -180,8 +199,9 @@ void *refgc_calloc(size_t count, size_t size) {
     errno = ENOMEM;
     return NULL;
   }
-  if (refgc__opt.debug) return refgc__debug_malloc("refgc_calloc", total, REFGC_MIN_ALIGN, true);
-  void *p = refgc__raw_malloc(total, REFGC_MIN_ALIGN);
+  if (refgc__opt.debug)
+    return refgc__debug_malloc("refgc_calloc", total, REFGC_MIN_ALIGN, true, false);
+  void *p = refgc__raw_malloc(total, REFGC_MIN_ALIGN, false);
   /* large blocks are fresh zero pages from the OS */
   if (p && total <= REFGC_MEDIUM_MAX)
     memset(p, 0, total);
@@ -196,8 +216,9 @@ void *refgc_aligned_alloc(size_t alignment, size_t size) {
     return NULL;
   }
   if (alignment < REFGC_MIN_ALIGN) alignment = REFGC_MIN_ALIGN;
-  if (refgc__opt.debug) return refgc__debug_malloc("refgc_aligned_alloc", size, alignment, false);
-  return refgc__raw_malloc(size, alignment);
+  if (refgc__opt.debug)
+    return refgc__debug_malloc("refgc_aligned_alloc", size, alignment, false, false);
+  return refgc__raw_malloc(size, alignment, false);
 }
 
 /* Everything but a valid small block: NULL, large blocks, debug mode, bad pointers. */

@@ -12,7 +12,7 @@ typedef struct check_ctx_s {
 static int heap_check(refgc_heap_t *heap) {
   int bad = 0;
   size_t binned = 0, binned_seen = 0;
-  for (unsigned c = 0; c < REFGC_NUM_CLASSES; c++) {
+  for (unsigned c = 0; c < REFGC_NUM_LANES; c++) {
     refgc_page_t *cur = heap->cls[c].current;
     if (!cur) {
       refgc__report(REFGC_ECORRUPT, "refgc_heap_check", heap, 0, 0, NULL, 0,

@@ -61,12 +61,12 @@ static bool lookup_usable(const char *func, const void *p, refgc_segment_t **seg
   return true;
 }
 
-void *refgc__debug_malloc(const char *func, size_t size, size_t align, bool zero) {
+void *refgc__debug_malloc(const char *func, size_t size, size_t align, bool zero, bool object) {
   if (size > PTRDIFF_MAX - tail_size()) {
     errno = ENOMEM;
     return NULL;
   }
-  uint8_t *p = refgc__raw_malloc(size + tail_size(), align);
+  uint8_t *p = refgc__raw_malloc(size + tail_size(), align, object);
   if (!p) return NULL;
   refgc_segment_t *seg = refgc__segment_of(p);
   refgc_page_t *page =

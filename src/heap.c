@@ -27,8 +27,8 @@ REFGC_TLS_MODEL _Thread_local refgc_heap_t *refgc__tl_heap = &refgc__empty_heap;
 #define EMPTY1 {&refgc__empty_page, 0, 0, 0}
 #define EMPTY8 EMPTY1, EMPTY1, EMPTY1, EMPTY1, EMPTY1, EMPTY1, EMPTY1, EMPTY1
 /* Statically initialised, so that an allocation made before any constructor runs is safe. */
-refgc_heap_t refgc__empty_heap = {
-    .cls = {EMPTY8, EMPTY8, EMPTY8, EMPTY8, EMPTY8, EMPTY8, EMPTY8, EMPTY8}};
+#define EMPTY64 EMPTY8, EMPTY8, EMPTY8, EMPTY8, EMPTY8, EMPTY8, EMPTY8, EMPTY8
+refgc_heap_t refgc__empty_heap = {.cls = {EMPTY64, EMPTY64}};
 refgc_options_t refgc__opt = {0, 8, 50, 0};
 refgc_global_stats_t refgc__gstats;
 
@@ -66,7 +66,7 @@ void refgc__committed_sub(size_t n) {
 static void heap_thread_done(void *arg);
 
 static void empty_heap_init(refgc_heap_t *heap) {
-  for (unsigned c = 0; c < REFGC_NUM_CLASSES; c++) heap->cls[c].current = &refgc__empty_page;
+  for (unsigned c = 0; c < REFGC_NUM_LANES; c++) heap->cls[c].current = &refgc__empty_page;
 }
 
 /* fork(): no lock may be held by a thread that does not exist in the child, and the heaps of
@@ -260,9 +260,9 @@ static void heap_set_current(refgc_heap_t *heap, refgc_page_t *page) {
 /* Sample the in-use peak: called when the heap grows by a page. */
 static void heap_note_peak(refgc_heap_t *heap) {
   size_t in_use = 0;
-  for (unsigned c = 0; c < REFGC_NUM_CLASSES; c++) {
+  for (unsigned c = 0; c < REFGC_NUM_LANES; c++) {
     uint64_t a = heap->cls[c].allocs, f = heap->cls[c].frees;
-    in_use += (size_t)(a - f) * refgc__classes[c].block_size;
+    in_use += (size_t)(a - f) * refgc__classes[REFGC_LANE_CLASS(c)].block_size;
   }
   if (in_use > heap->in_use_peak) heap->in_use_peak = in_use;
 }
@@ -294,8 +294,9 @@ static refgc_page_t *heap_find_page(refgc_heap_t *heap, unsigned cls) {
     refgc__page_set_full(page);
     heap->cls[cls].current = &refgc__empty_page;
   }
-  refgc_segment_kind_t kind = cls < REFGC_NUM_SMALL_CLASSES ? REFGC_SEGMENT_SMALL
-                                                            : REFGC_SEGMENT_MEDIUM;
+  refgc_segment_kind_t kind = REFGC_LANE_CLASS(cls) < REFGC_NUM_SMALL_CLASSES
+                                  ? REFGC_SEGMENT_SMALL
+                                  : REFGC_SEGMENT_MEDIUM;
   page = refgc__segment_take_slot(heap, kind);
   if (!page) return NULL;
   refgc__page_init(page, heap, cls);

@@ -172,8 +172,14 @@ REFGC_INTERNAL void refgc__heaps_foreach(void (*fn)(refgc_heap_t *, void *), voi
  * alloc.c — the allocation API below debug mode
  * ------------------------------------------------------------------------------------------ */
 
-/* Allocate without debug decorations: `size` bytes aligned to `align` (≥ 16, a power of two). */
-REFGC_INTERNAL void *refgc__raw_malloc(size_t size, size_t align);
+/* Allocate without debug decorations: `size` bytes aligned to `align` (≥ 16, a power of two),
+ * in an object page when `object` (refgc_new's blocks), else a raw page. */
+REFGC_INTERNAL void *refgc__raw_malloc(size_t size, size_t align, bool object);
+/* Memory for an object of `size` bytes (debug decorations in debug mode). */
+REFGC_INTERNAL void *refgc__object_malloc(size_t size);
+/* Whether `p` is the start of a block in an object page (or a large object), whatever the
+ * block's state. O(1); never reports. */
+REFGC_INTERNAL bool refgc__is_object_block(const void *p);
 /* Free a block known to be valid (`seg`, `page` from the lookup), without debug checks. */
 REFGC_INTERNAL void refgc__raw_free_valid(refgc_segment_t *seg, refgc_page_t *page, void *p);
 /* Usable bytes of a valid block. */
@@ -188,7 +194,7 @@ REFGC_INTERNAL bool refgc__lookup(const char *func, const void *p, refgc_segment
  * large.c — blocks above REFGC_MEDIUM_MAX, one mapping each
  * ------------------------------------------------------------------------------------------ */
 
-REFGC_INTERNAL void *refgc__large_alloc(size_t size, size_t align);
+REFGC_INTERNAL void *refgc__large_alloc(size_t size, size_t align, bool object);
 REFGC_INTERNAL void refgc__large_free(refgc_segment_t *seg);
 REFGC_INTERNAL int refgc__large_check(void);
 /* Take or release the large-block lock (around fork). */
@@ -198,7 +204,8 @@ REFGC_INTERNAL void refgc__large_lock(bool lock);
  * debug.c — debug mode (REFGC_DEBUG)
  * ------------------------------------------------------------------------------------------ */
 
-REFGC_INTERNAL void *refgc__debug_malloc(const char *func, size_t size, size_t align, bool zero);
+REFGC_INTERNAL void *refgc__debug_malloc(const char *func, size_t size, size_t align, bool zero,
+                                         bool object);
 REFGC_INTERNAL void refgc__debug_free(const char *func, void *p);
 REFGC_INTERNAL size_t refgc__debug_usable(const char *func, const void *p);
 /* Copy up to `max` frames of the allocation stack of the block at `p` (debug mode; 0 when

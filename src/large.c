@@ -22,7 +22,7 @@ void refgc__large_lock(bool lock) {
     pthread_mutex_unlock(&large_lock);
 }
 
-void *refgc__large_alloc(size_t size, size_t align) {
+void *refgc__large_alloc(size_t size, size_t align, bool object) {
   /* the header carries one zeroed page descriptor, so that the small-block free path, which
    * indexes `pages[]`, sees "no block here" and hands large blocks to the slow path */
   size_t header = (sizeof(refgc_segment_t) + sizeof(refgc_page_t) + 63) & ~(size_t)63;
@@ -40,6 +40,7 @@ void *refgc__large_alloc(size_t size, size_t align) {
   }
   seg->cookie = (uintptr_t)seg ^ refgc__cookie;
   seg->kind = REFGC_SEGMENT_LARGE;
+  seg->large_object = object;
   seg->page_shift = REFGC_SEGMENT_SHIFT;
   seg->slot_count = 1; /* pages[0] stays zero: start == carved_end == NULL */
   seg->large_map_size = map;

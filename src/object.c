@@ -270,7 +270,7 @@ static refgc_object_t *object_new(const refgc_type_t *type, size_t size, size_t 
     }
   }
   if (!o) {
-    o = refgc_malloc(size);
+    o = refgc__object_malloc(size);
     if (!o) {
       last_error = REFGC_ENOMEM;
       return NULL;

@@ -107,7 +107,7 @@ static void page_touch(refgc_page_t *page, size_t end) {
 
 void refgc__page_init(refgc_page_t *page, refgc_heap_t *heap, unsigned cls) {
   refgc_segment_t *seg = refgc__page_segment(page);
-  const refgc_class_info_t *info = &refgc__classes[cls];
+  const refgc_class_info_t *info = &refgc__classes[REFGC_LANE_CLASS(cls)];
   (void)heap; /* page->heap was set once, when the segment was made, and never changes:
                  a remote freer may read it while the owner re-initialises the slot */
   page->cls = (uint8_t)cls;
@@ -410,8 +410,8 @@ static long page_check_list(refgc_page_t *page, refgc_block_t *b, uint64_t *seen
 int refgc__page_check(refgc_page_t *page) {
   refgc_segment_t *seg = refgc__page_segment(page);
   if (page->heap != seg->heap) PAGE_BAD("page %p: owner differs from its segment's", (void *)page);
-  if (page->cls >= REFGC_NUM_CLASSES) PAGE_BAD("page %p: bad size class %u", (void *)page, page->cls);
-  const refgc_class_info_t *info = &refgc__classes[page->cls];
+  if (page->cls >= REFGC_NUM_LANES) PAGE_BAD("page %p: bad lane %u", (void *)page, page->cls);
+  const refgc_class_info_t *info = &refgc__classes[REFGC_LANE_CLASS(page->cls)];
   if (page->block_size != info->block_size || page->div_magic != info->div_magic)
     PAGE_BAD("page %p: block size %u does not match class %u", (void *)page, page->block_size,
              page->cls);

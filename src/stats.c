@@ -16,10 +16,10 @@ typedef struct sum_s {
 static void sum_heap(refgc_heap_t *heap, void *arg) {
   sum_t *s = arg;
   refgc_heap_stats_t *o = s->out;
-  for (unsigned c = 0; c < REFGC_NUM_CLASSES; c++) {
+  for (unsigned c = 0; c < REFGC_NUM_LANES; c++) {
     uint64_t a = refgc_stat_get(heap->cls[c].allocs);
     uint64_t f = refgc_stat_get(heap->cls[c].frees);
-    refgc_class_stats_t *cs = &o->classes[c];
+    refgc_class_stats_t *cs = &o->classes[REFGC_LANE_CLASS(c)];
     cs->total_allocs += a;
     cs->blocks_in_use += (size_t)(a - f);
     cs->pages += refgc_stat_get(heap->class_pages[c]);

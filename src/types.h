@@ -72,6 +72,12 @@
 #define REFGC_SEGMAP_BITS (REFGC_ADDRESS_BITS - REFGC_SEGMENT_SHIFT)
 
 #define REFGC_NUM_CLASSES 64
+/* A lane is a size class for one kind of block: lanes 0..63 hold raw blocks (refgc_malloc),
+ * lanes 64..127 hold objects (refgc_new). Objects never share a page with raw blocks, so the
+ * cycle collector can walk object pages and tell every block's state from its first word. */
+#define REFGC_NUM_LANES (2 * REFGC_NUM_CLASSES)
+#define REFGC_OBJECT_LANE REFGC_NUM_CLASSES
+#define REFGC_LANE_CLASS(lane) ((lane) & (REFGC_NUM_CLASSES - 1))
 #define REFGC_NUM_SMALL_CLASSES 48         /* classes 0..47 live in small pages */
 #define REFGC_SMALL_FAST_MAX 512           /* sizes 1..512 map to a class by a shift */
 #define REFGC_SMALL_MAX ((size_t)8 << 10)  /* largest block of a small page */
@@ -145,7 +151,7 @@ typedef struct refgc_page_s {
                                     it: relaxed atomic (plain moves), see refgc__carved_end */
   uint64_t div_magic;         /* floor(off * div_magic >> 40) == off / block_size */
   uint32_t block_size;
-  uint8_t cls;                /* size class */
+  uint8_t cls;                /* lane: size class, + REFGC_OBJECT_LANE for object pages */
   uint8_t bin;                /* fullness bin, REFGC_BIN_FULL or REFGC_BIN_CURRENT */
   uint8_t slot;               /* index in the segment */
   uint8_t purge_queued;       /* free slot waiting on the heap's purge queue */
@@ -205,6 +211,7 @@ typedef struct refgc_segment_s {
   struct refgc_segment_s *next, *prev;       /* heap's list of all its segments / large list */
   struct refgc_segment_s *avail_next, *avail_prev; /* heap's list of segments with free slots */
   bool on_avail;
+  bool large_object;         /* large: the block is an object (refgc_new) */
   /* large */
   size_t large_map_size;     /* bytes mapped */
   size_t large_offset;       /* user block offset from the segment start */
@@ -235,9 +242,9 @@ typedef struct refgc_heap_class_s {
 } refgc_heap_class_t;
 
 typedef struct refgc_heap_s {
-  refgc_heap_class_t cls[REFGC_NUM_CLASSES];
-  refgc_page_t *bins[REFGC_NUM_CLASSES][REFGC_BINS];      /* FIFO lists: heads */
-  refgc_page_t *bins_tail[REFGC_NUM_CLASSES][REFGC_BINS]; /* and tails */
+  refgc_heap_class_t cls[REFGC_NUM_LANES];             /* per lane */
+  refgc_page_t *bins[REFGC_NUM_LANES][REFGC_BINS];      /* FIFO lists: heads */
+  refgc_page_t *bins_tail[REFGC_NUM_LANES][REFGC_BINS]; /* and tails */
   _Atomic(refgc_page_t *) pending;     /* pages with remote frees (Treiber stack, pop-all) */
   refgc_segment_t *segments;           /* all small and medium segments of this heap */
   refgc_segment_t *avail[2];           /* segments with free slots: [0] small, [1] medium */
@@ -247,8 +254,8 @@ typedef struct refgc_heap_s {
   struct refgc_heap_s *all_next;       /* global list of every heap (under the heaps lock) */
   struct refgc_heap_s *abandoned_next; /* global list of abandoned heaps */
   /* per-class page counts, owner-written (see refgc_heap_class_t) */
-  size_t class_pages[REFGC_NUM_CLASSES];
-  size_t class_capacity[REFGC_NUM_CLASSES];
+  size_t class_pages[REFGC_NUM_LANES];
+  size_t class_capacity[REFGC_NUM_LANES];
   size_t in_use_peak;
   size_t map_size;                     /* bytes mapped for this struct */
 } refgc_heap_t;
