@@ -6,6 +6,7 @@
  * Part 1, the heap: a thread-safe size-class allocator (this file).
  * Part 2, objects: reference counting, finalizers, weak references (refgc/object.h,
  * included at the end of this file).
+ * Part 3, the cycle collector (refgc/gc.h, included at the end of this file).
  *
  * The heap:
  *   - Small blocks (up to 128 KiB) come from per-thread heaps with no header in front of the
@@ -94,7 +95,8 @@ REFGC_API const char *refgc_version_string(void);
   XX(EUSEAFTERFREE, -7, "write to a block after it was freed")          \
   XX(ECORRUPT, -8, "heap metadata is corrupted")                       \
   XX(EBADOBJECT, -9, "not a live object")                               \
-  XX(EREFCOUNT, -10, "reference count would drop below zero")
+  XX(EREFCOUNT, -10, "reference count would drop below zero")           \
+  XX(EBUSY, -11, "a collection is already running")
 
 /** Error codes. */
 typedef enum refgc_err {
@@ -186,8 +188,11 @@ REFGC_API void *refgc_aligned_alloc(size_t alignment, size_t size) REFGC_ALLOC_A
 /** Largest alignment `refgc_aligned_alloc` accepts: 2 MiB. */
 #define REFGC_MAX_ALIGN ((size_t)2 << 20)
 
-/** refgc_owns(): 1 if `p` is the start of a block currently allocated by refgc, else 0.
- * O(1); never reports an error; any thread. A pointer into the middle of a block gives 0. */
+/** refgc_owns(): 1 if `p` is the start of a block in refgc's heap, else 0: a pointer into
+ * the middle of a block, into an unused page or outside the heap gives 0. Without a header,
+ * a small block that was freed but whose page is still in use cannot be told from a live one
+ * in O(1): it gives 1 in normal mode; in debug mode (and for large blocks, which go back to
+ * the OS) a freed block gives 0. O(1); never reports an error; any thread. */
 REFGC_API int refgc_owns(const void *p);
 
 /* ---------------------------------------------------------------------------------------------
@@ -285,6 +290,7 @@ REFGC_API int refgc_debug_mode(void);
 REFGC_API void refgc_test_os_fail_after(long n);
 
 #include "refgc/object.h"
+#include "refgc/gc.h"
 
 #ifdef __cplusplus
 }

@@ -197,6 +197,8 @@ REFGC_INTERNAL bool refgc__lookup(const char *func, const void *p, refgc_segment
 REFGC_INTERNAL void *refgc__large_alloc(size_t size, size_t align, bool object);
 REFGC_INTERNAL void refgc__large_free(refgc_segment_t *seg);
 REFGC_INTERNAL int refgc__large_check(void);
+/* Call `fn` on every live large block's segment, under the large-block lock. */
+REFGC_INTERNAL void refgc__large_foreach(void (*fn)(refgc_segment_t *, void *), void *arg);
 /* Take or release the large-block lock (around fork). */
 REFGC_INTERNAL void refgc__large_lock(bool lock);
 
@@ -249,6 +251,25 @@ REFGC_INTERNAL void refgc__queue_callback(refgc_tstate_t *ts, refgc_object_t *we
                                           refgc_weakref_callback *cb, void *arg);
 /* `o` is being released: detach every weak reference to it and queue their callbacks. */
 REFGC_INTERNAL void refgc__weakrefs_clear(refgc_tstate_t *ts, refgc_object_t *o);
+/* Run the weak reference callbacks queued on `ts`. */
+REFGC_INTERNAL void refgc__run_callbacks(refgc_tstate_t *ts);
+/* Threads that have object state now (have created or released objects and not exited). */
+REFGC_INTERNAL int refgc__tstates_live(void);
+/* Call `fn` on every thread's object state, under the registry lock. */
+REFGC_INTERNAL void refgc__tstates_foreach(void (*fn)(refgc_tstate_t *, void *), void *arg);
+
+/* ---------------------------------------------------------------------------------------------
+ * gc.c — the cycle collector
+ * ------------------------------------------------------------------------------------------ */
+
+REFGC_INTERNAL void refgc__gc_options_init(void);
+/* A tracked object was created on `ts`'s thread: generation 0, young buffer. */
+REFGC_INTERNAL void refgc__gc_track_new(refgc_tstate_t *ts, refgc_object_t *o);
+/* A tracked object is being released on `ts`'s thread. */
+REFGC_INTERNAL void refgc__gc_untrack_dead(refgc_tstate_t *ts, refgc_object_t *o);
+/* Before creating a tracked object: collect if the young generation is full. */
+REFGC_INTERNAL void refgc__gc_maybe_collect(refgc_tstate_t *ts);
+REFGC_INTERNAL int refgc__gc_collecting(void);
 
 /* ---------------------------------------------------------------------------------------------
  * options.c

@@ -81,6 +81,12 @@ void refgc__large_free(refgc_segment_t *seg) {
   refgc__os_unmap(seg, map);
 }
 
+void refgc__large_foreach(void (*fn)(refgc_segment_t *, void *), void *arg) {
+  pthread_mutex_lock(&large_lock);
+  for (refgc_segment_t *seg = large_list; seg; seg = seg->next) fn(seg, arg);
+  pthread_mutex_unlock(&large_lock);
+}
+
 int refgc__large_check(void) {
   int bad = 0;
   size_t count = 0;

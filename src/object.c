@@ -113,42 +113,18 @@ const refgc_type_t *refgc_type_at(size_t index) {
  * Per-thread state
  * ------------------------------------------------------------------------------------------ */
 
-/* Per thread and per type: counters and free lists. Written by the owning thread only. */
-typedef struct ts_type_s {
-  uint64_t created, released, reused;
-  void *fl[REFGC_FREELIST_ITEMS];
-  uint32_t fl_count[REFGC_FREELIST_ITEMS];
-  size_t fl_bytes;
-} ts_type_t;
-
-typedef struct pending_cb_s {
-  refgc_object_t *weakref; /* holds a reference until the callback ran */
-  refgc_weakref_callback *cb;
-  void *arg;
-} pending_cb_t;
-
-#define QUARANTINE 4096 /* released objects kept DEAD in debug mode, per thread */
-
-struct refgc_tstate_s {
-  ts_type_t *types; /* indexed by type id, `ntypes` entries */
-  size_t ntypes;
-  refgc_object_t **stack; /* objects waiting to be released */
-  size_t top, stack_cap;
-  int releasing;
-  pending_cb_t *cbs; /* weak reference callbacks waiting for the release to finish */
-  size_t ncbs, cbs_cap;
-  unsigned fl_epoch;
-  refgc_object_t **quarantine; /* debug mode: ring of DEAD objects */
-  size_t qpos;
-  struct refgc_tstate_s *next, *prev; /* registry, under ts_lock */
-};
-
 static pthread_mutex_t ts_lock = PTHREAD_MUTEX_INITIALIZER;
-static refgc_tstate_t *ts_all;
+/* Buffers and counters of exited threads are folded into `ts_orphan`, which is always on the
+ * registry (the collector treats it as one more thread) and never destroyed. */
+static refgc_tstate_t ts_orphan;
+static refgc_tstate_t *ts_all = &ts_orphan;
 static pthread_once_t ts_once = PTHREAD_ONCE_INIT;
 static pthread_key_t ts_key;
 static REFGC_TLS_MODEL _Thread_local refgc_tstate_t *tl_ts;
 static atomic_uint fl_epoch; /* bumped by refgc_freelists_clear */
+static atomic_int ts_live;   /* threads with object state */
+
+int refgc__tstates_live(void) { return atomic_load_explicit(&ts_live, memory_order_relaxed); }
 
 static void ts_destroy(void *arg);
 static void ts_key_init(void) { pthread_key_create(&ts_key, ts_destroy); }
@@ -168,6 +144,7 @@ static refgc_tstate_t *ts_get(void) {
   pthread_mutex_unlock(&ts_lock);
   tl_ts = ts;
   pthread_setspecific(ts_key, ts);
+  atomic_fetch_add(&ts_live, 1);
   return ts;
 }
 
@@ -219,6 +196,22 @@ static void ts_destroy(void *arg) {
     refgc_free(ts->quarantine);
   }
   pthread_mutex_lock(&ts_lock);
+  refgc_ptrvec_t *mine[3] = {&ts->young, &ts->gen1, &ts->cands};
+  refgc_ptrvec_t *orph[3] = {&ts_orphan.young, &ts_orphan.gen1, &ts_orphan.cands};
+  for (int k = 0; k < 3; k++) {
+    for (size_t i = 0; i < mine[k]->n; i++) {
+      if (orph[k]->n == orph[k]->cap) {
+        size_t cap = orph[k]->cap ? orph[k]->cap * 2 : 256;
+        refgc_object_t **grown = refgc_realloc(orph[k]->v, cap * sizeof *grown);
+        if (!grown) break; /* those objects are then found by old collections only */
+        orph[k]->v = grown;
+        orph[k]->cap = cap;
+      }
+      orph[k]->v[orph[k]->n++] = mine[k]->v[i];
+    }
+  }
+  ts_orphan.young_count += ts->young_count;
+  for (int g = 0; g < 3; g++) ts_orphan.gen_delta[g] += ts->gen_delta[g];
   for (size_t i = 0; i < ts->ntypes; i++) {
     refgc_type_t *t = refgc__type_by_id((uint32_t)i);
     if (!t) continue;
@@ -232,7 +225,11 @@ static void ts_destroy(void *arg) {
     ts_all = ts->next;
   if (ts->next) ts->next->prev = ts->prev;
   pthread_mutex_unlock(&ts_lock);
+  atomic_fetch_sub(&ts_live, 1);
   tl_ts = NULL;
+  refgc_free(ts->young.v);
+  refgc_free(ts->gen1.v);
+  refgc_free(ts->cands.v);
   refgc_free(ts->types);
   refgc_free(ts->stack);
   refgc_free(ts->cbs);
@@ -254,18 +251,25 @@ void refgc_freelists_clear(void) {
 
 static refgc_object_t *object_new(const refgc_type_t *type, size_t size, size_t nitems) {
   refgc_tstate_t *ts = ts_get();
+  bool tracked = !(type->spec.flags & REFGC_TYPE_LEAF);
+  if (tracked && ts) refgc__gc_maybe_collect(ts);
   ts_type_t *tt = ts ? ts_type(ts, type->id) : NULL;
   size_t slot = type->is_var ? nitems : 0;
   refgc_object_t *o = NULL;
-  if (tt && slot < REFGC_FREELIST_ITEMS && tt->fl[slot]) {
-    if (refgc_unlikely(ts->fl_epoch != atomic_load_explicit(&fl_epoch, memory_order_relaxed))) {
-      freelists_flush(ts);
-      ts->fl_epoch = atomic_load(&fl_epoch);
-    } else {
-      o = tt->fl[slot];
-      tt->fl[slot] = *(void **)o;
-      tt->fl_count[slot]--;
-      tt->fl_bytes -= size;
+  if (ts && refgc_unlikely(ts->fl_epoch != atomic_load_explicit(&fl_epoch, memory_order_relaxed))) {
+    freelists_flush(ts); /* refgc_freelists_clear was called, maybe on another thread */
+    ts->fl_epoch = atomic_load(&fl_epoch);
+  }
+  if (tt && slot < REFGC_FREELIST_ITEMS) {
+    /* a freed instance sits on the list of the item count its block can hold (its size class
+     * may round up): take the first list at or above the count asked for */
+    size_t s = slot;
+    while (!tt->fl[s] && type->is_var && s + 1 < REFGC_FREELIST_ITEMS && s < slot + 4) s++;
+    if (tt->fl[s]) {
+      o = tt->fl[s];
+      tt->fl[s] = *(void **)o;
+      tt->fl_count[s]--;
+      tt->fl_bytes -= type->spec.basic_size + s * type->spec.item_size;
       tt->reused++;
     }
   }
@@ -279,6 +283,7 @@ static refgc_object_t *object_new(const refgc_type_t *type, size_t size, size_t 
   memset((uint8_t *)o + sizeof *o, 0, size - sizeof *o);
   o->refcnt = 1;
   o->bits = REFGC_OB_LIVE | type->id;
+  if (tracked && ts) refgc__gc_track_new(ts, o);
   if (tt) tt->created++;
   return o;
 }
@@ -332,6 +337,13 @@ bool refgc__object_check(const char *func, const refgc_object_t *o) {
     refgc__report(REFGC_EBADOBJECT, func, o, 0, 0, NULL, 0,
                   "%s(%p): not an object (not in the refgc heap, and not a static object)", func,
                   (const void *)o);
+    return false;
+  }
+  if (on_heap && !refgc__is_object_block(o)) {
+    refgc__report(REFGC_EBADOBJECT, func, o, 0, 0, NULL, 0,
+                  "%s(%p): not an object: the address is not the start of an object's block "
+                  "(a pointer into the middle of an object, or into memory from refgc_malloc)",
+                  func, (const void *)o);
     return false;
   }
   void *stack[32];
@@ -433,6 +445,8 @@ static void release_visit(refgc_object_t *child, void *arg) {
   if ((int32_t)c < 0) return;
   if (c > 1) {
     child->refcnt = c - 1;
+    if ((child->bits & (REFGC_OB_TRACKED | REFGC_OB_BUFFERED)) == REFGC_OB_TRACKED)
+      refgc__gc_candidate(child);
   } else if (c == 1) {
     child->refcnt = 0;
     release_push(ts, child);
@@ -476,7 +490,18 @@ static void free_object(refgc_tstate_t *ts, refgc_type_t *t, refgc_object_t *o) 
   }
   ts_type_t *tt = ts_type(ts, t->id);
   if (tt && t->spec.freelist_max) {
-    size_t slot = t->is_var ? (refgc_usable_size(o) - t->spec.basic_size) / t->spec.item_size : 0;
+    size_t slot = 0;
+    if (t->is_var) {
+      /* the count this block can hold; a block made for a count below the lists' limit may
+       * hold more than the limit (size classes round up): it serves the last list */
+      size_t usable = refgc_usable_size(o);
+      size_t made = (usable - t->spec.basic_size) / t->spec.item_size;
+      slot = made >= REFGC_FREELIST_ITEMS && usable <= t->spec.basic_size +
+                                                           (REFGC_FREELIST_ITEMS + 16) *
+                                                               t->spec.item_size
+                 ? REFGC_FREELIST_ITEMS - 1
+                 : made;
+    }
     if (slot < REFGC_FREELIST_ITEMS && tt->fl_count[slot] < t->spec.freelist_max &&
         ts->fl_epoch == atomic_load_explicit(&fl_epoch, memory_order_relaxed)) {
       size_t want = t->spec.basic_size + slot * t->spec.item_size;
@@ -511,6 +536,7 @@ static void release_one(refgc_tstate_t *ts, refgc_object_t *o) {
   if (o->bits & REFGC_OB_WEAKREFS) refgc__weakrefs_clear(ts, o);
   if (t->spec.traverse && !(t->spec.flags & REFGC_TYPE_LEAF)) t->spec.traverse(o, release_visit, ts);
   if (t->spec.release) t->spec.release(o);
+  if (o->bits & REFGC_OB_TRACKED) refgc__gc_untrack_dead(ts, o);
   ts_type_t *tt = ts_type(ts, t->id);
   if (tt) tt->released++;
   free_object(ts, t, o);
@@ -532,11 +558,26 @@ void refgc__release(refgc_object_t *o) {
   while (ts->top) release_one(ts, ts->stack[--ts->top]);
   ts->releasing = 0;
   /* weak reference callbacks, after the whole structure is gone; each may release more */
+  refgc__run_callbacks(ts);
+}
+
+/* Callbacks may release objects whose weak references queue more callbacks: those run in
+ * this same loop, not in a nested one, so a chain of callbacks costs no C stack. */
+void refgc__run_callbacks(refgc_tstate_t *ts) {
+  if (ts->in_callbacks) return;
+  ts->in_callbacks = 1;
   while (ts->ncbs) {
     pending_cb_t cb = ts->cbs[--ts->ncbs];
     cb.cb(cb.weakref, cb.arg);
     refgc_decref(cb.weakref);
   }
+  ts->in_callbacks = 0;
+}
+
+void refgc__tstates_foreach(void (*fn)(refgc_tstate_t *, void *), void *arg) {
+  pthread_mutex_lock(&ts_lock);
+  for (refgc_tstate_t *ts = ts_all; ts; ts = ts->next) fn(ts, arg);
+  pthread_mutex_unlock(&ts_lock);
 }
 
 /* ---------------------------------------------------------------------------------------------

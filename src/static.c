@@ -5,6 +5,7 @@
 #include "check.c"
 #include "debug.c"
 #include "error.c"
+#include "gc.c"
 #include "heap.c"
 #include "large.c"
 #include "object.c"

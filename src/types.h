@@ -212,6 +212,7 @@ typedef struct refgc_segment_s {
   struct refgc_segment_s *avail_next, *avail_prev; /* heap's list of segments with free slots */
   bool on_avail;
   bool large_object;         /* large: the block is an object (refgc_new) */
+  uint64_t *frozen;          /* cycle collector: bit per 16 bytes, objects frozen (gc.c) */
   /* large */
   size_t large_map_size;     /* bytes mapped */
   size_t large_offset;       /* user block offset from the segment start */
@@ -328,5 +329,59 @@ struct refgc_type_s {
   /* counters of threads that have exited (live threads keep their own; see object.c) */
   _Atomic uint64_t created, released, reused;
 };
+
+/* Bits of `bits` the cycle collector uses (REFGC__OB_TRACKED and REFGC__OB_BUFFERED are
+ * also tested by the inline refgc_decref, in refgc/object.h). */
+#define REFGC_OB_TRACKED REFGC__OB_TRACKED   /* type is not a leaf: the collector sees it */
+#define REFGC_OB_BUFFERED REFGC__OB_BUFFERED /* in a candidate buffer */
+#define REFGC_OB_GEN_SHIFT 22                /* bits 22-23: generation 0, 1, 2 */
+#define REFGC_OB_GEN_MASK (3u << REFGC_OB_GEN_SHIFT)
+#define REFGC_OB_INSET 0x01000000u   /* member of the running collection's set */
+#define REFGC_OB_REACH 0x02000000u   /* found reachable by the running collection */
+#define REFGC_OB_GARBAGE 0x04000000u /* found unreachable, being finalized and cleared */
+#define REFGC_OB_GEN(bits) (((bits) & REFGC_OB_GEN_MASK) >> REFGC_OB_GEN_SHIFT)
+
+/* A growable array of object pointers. */
+typedef struct refgc_ptrvec_s {
+  refgc_object_t **v;
+  size_t n, cap;
+} refgc_ptrvec_t;
+
+/* Per thread and per type: counters and free lists. Written by the owning thread only. */
+typedef struct ts_type_s {
+  uint64_t created, released, reused;
+  void *fl[REFGC_FREELIST_ITEMS];
+  uint32_t fl_count[REFGC_FREELIST_ITEMS];
+  size_t fl_bytes;
+} ts_type_t;
+
+typedef struct pending_cb_s {
+  refgc_object_t *weakref; /* holds a reference until the callback ran */
+  refgc_weakref_callback *cb;
+  void *arg;
+} pending_cb_t;
+
+#define QUARANTINE 4096 /* released objects kept DEAD in debug mode, per thread */
+
+struct refgc_tstate_s {
+  ts_type_t *types; /* indexed by type id, `ntypes` entries */
+  size_t ntypes;
+  refgc_object_t **stack; /* objects waiting to be released */
+  size_t top, stack_cap;
+  int releasing;
+  int in_callbacks; /* running weak reference callbacks: nested releases leave theirs queued */
+  pending_cb_t *cbs; /* weak reference callbacks waiting for the release to finish */
+  size_t ncbs, cbs_cap;
+  unsigned fl_epoch;
+  refgc_object_t **quarantine; /* debug mode: ring of DEAD objects */
+  size_t qpos;
+  struct refgc_tstate_s *next, *prev; /* registry, under ts_lock */
+  /* cycle collector (gc.c): tracked objects created since the last young collection,
+   * survivors of young collections, and candidate roots (objects decremented to non-zero) */
+  refgc_ptrvec_t young, gen1, cands;
+  size_t young_count;     /* live tracked objects in generation 0 created on this thread */
+  int64_t gen_delta[3];   /* this thread's changes to the per-generation object counts */
+};
+
 
 #endif /* REFGC_TYPES_H */

@@ -2,6 +2,8 @@
  *
  * An open-addressing table of pointers to entry nodes; each node holds a copy of the key and
  * a weak reference to the value whose callback removes the node when the value is released.
+ * `refgc_weakmap_count` checks each entry's value (O(capacity)), so that values whose release
+ * has begun are not counted.
  * The node, not the table slot, is the callback's argument, because slots move when the table
  * grows. If the map is freed while a callback is still queued (the value died during a release
  * that has not finished), the node is left to the callback, which frees it.
@@ -86,6 +88,21 @@ static void wm_value_died(refgc_object_t *wr, void *arg) {
   refgc_free(node);
 }
 
+/* The map lets go of `node` (already out of the table). If our reference is the weak
+ * reference's only one, no callback is queued: dropping it unlinks it for good, so the node
+ * goes now. Otherwise the callback queue holds it: the callback will free the node. */
+static void wm_node_drop(wm_node_t *node) {
+  refgc_object_t *wr = node->wr;
+  node->map = NULL;
+  node->wr = NULL;
+  if (refgc_refcount(wr) == 1) {
+    refgc_free(node);
+    refgc_decref(wr);
+  } else {
+    refgc_decref(wr);
+  }
+}
+
 refgc_weakmap_t *refgc_weakmap_new(void) { return refgc_calloc(1, sizeof(refgc_weakmap_t)); }
 
 void refgc_weakmap_free(refgc_weakmap_t *m) {
@@ -93,15 +110,7 @@ void refgc_weakmap_free(refgc_weakmap_t *m) {
   for (size_t i = 0; i < m->cap; i++) {
     wm_node_t *n = m->slots[i];
     if (!n || n == WM_TOMB) continue;
-    refgc_object_t *wr = n->wr;
-    if (refgc_weakref_alive(wr)) {
-      refgc_decref(wr); /* the callback can no longer fire */
-      refgc_free(n);
-    } else {
-      n->map = NULL; /* the callback is queued: it frees the node */
-      n->wr = NULL;
-      refgc_decref(wr);
-    }
+    wm_node_drop(n);
   }
   refgc_free(m->slots);
   refgc_free(m);
@@ -143,16 +152,17 @@ int refgc_weakmap_remove(refgc_weakmap_t *m, const void *key, size_t len) {
   wm_node_t *n = *s;
   *s = WM_TOMB;
   m->live--;
-  refgc_object_t *wr = n->wr;
-  if (refgc_weakref_alive(wr)) {
-    refgc_decref(wr);
-    refgc_free(n);
-  } else {
-    n->map = NULL;
-    n->wr = NULL;
-    refgc_decref(wr);
-  }
+  wm_node_drop(n);
   return 1;
 }
 
-size_t refgc_weakmap_count(refgc_weakmap_t *m) { return m ? m->live : 0; }
+size_t refgc_weakmap_count(refgc_weakmap_t *m) {
+  if (!m) return 0;
+  /* entries whose value is being released (count 0, callback not yet run) do not count */
+  size_t n = 0;
+  for (size_t i = 0; i < m->cap; i++) {
+    wm_node_t *node = m->slots[i];
+    if (node && node != WM_TOMB && refgc_weakref_alive(node->wr)) n++;
+  }
+  return n;
+}

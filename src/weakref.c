@@ -121,11 +121,20 @@ static void weakref_release(refgc_object_t *self) {
   pthread_mutex_unlock(&wr_lock);
 }
 
+/* A weak reference holds no strong reference, but it is tracked: the collector must know
+ * when a weak reference is itself garbage (referenced only from a garbage cycle), because
+ * such a weak reference gets no callback. */
+static void weakref_traverse(refgc_object_t *self, refgc_visit_fn *visit, void *arg) {
+  (void)self;
+  (void)visit;
+  (void)arg;
+}
+
 static void weakref_type_init(void) {
   refgc_type_spec_t spec = {.version = REFGC_TYPE_SPEC_VERSION,
-                            .flags = REFGC_TYPE_LEAF, /* holds no strong reference */
                             .name = "weakref",
                             .basic_size = sizeof(weakref_t),
+                            .traverse = weakref_traverse,
                             .release = weakref_release,
                             .freelist_max = 64};
   weakref_type = refgc_type_register(&spec);
@@ -216,8 +225,9 @@ void refgc__weakrefs_clear(refgc_tstate_t *ts, refgc_object_t *o) {
     w->target = NULL;
     w->prev = NULL;
     w->next = NULL;
-    /* a weak reference that is itself being released gets no callback */
-    if (w->cb && w->ob.refcnt != 0) {
+    /* a weak reference that is itself being released, or is garbage the collector found,
+     * gets no callback */
+    if (w->cb && w->ob.refcnt != 0 && !(w->ob.bits & REFGC_OB_GARBAGE)) {
       refgc_incref(&w->ob);
       w->next = queue;
       queue = w;

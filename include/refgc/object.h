@@ -43,7 +43,9 @@ typedef struct refgc_object_s {
   uint32_t bits;   /**< private: type index and flags */
 } refgc_object_t;
 
-/** Counts at or above this value are immortal: never changed, never released. */
+/** The count refgc gives immortal objects. Every count with the top bit set (2^31 or more)
+ * is immortal: never changed, never released; a count that reaches 2^31 by increfs stays
+ * there rather than overflow. */
 #define REFGC_IMMORTAL_REFCNT 0xC0000000u
 
 /* ---------------------------------------------------------------------------------------------
@@ -135,7 +137,8 @@ REFGC_API refgc_object_t *refgc_new(const refgc_type_t *type);
  * NULL (REFGC_ENOMEM, also when the size overflows). */
 REFGC_API refgc_object_t *refgc_new_var(const refgc_type_t *type, size_t nitems);
 
-/** refgc_object_size(): bytes the object was created with (header included). */
+/** refgc_object_size(): bytes usable in the object's block, header included: at least what it
+ * was created with (its size class may round up; in debug mode it is exactly that). */
 REFGC_API size_t refgc_object_size(const refgc_object_t *obj);
 
 /** refgc_make_immortal(): make `obj` immortal: increfs and decrefs no longer change it and it
@@ -158,6 +161,13 @@ static inline uint32_t refgc_refcount(const refgc_object_t *obj) { return obj->r
 /* ---------------------------------------------------------------------------------------------
  * Reference counting: inline, a load, a compare and a store on the common path
  * ------------------------------------------------------------------------------------------ */
+
+/** Private header bits the inline decref tests: the object is seen by the cycle collector, and
+ * is already a candidate root. */
+#define REFGC__OB_TRACKED 0x00100000u
+#define REFGC__OB_BUFFERED 0x00200000u
+/** Private: record `obj` as a possible root of a garbage cycle (its count dropped, not to 0). */
+REFGC_API void refgc__gc_candidate(refgc_object_t *obj);
 
 /** Private: non-zero when debug mode checks every count change (REFGC_DEBUG=1). */
 REFGC_API extern int refgc__object_checks;
@@ -192,6 +202,9 @@ static inline void refgc_decref(refgc_object_t *obj) {
     return;
   }
   obj->refcnt = c - 1;
+  /* a count that drops but not to zero may have left a garbage cycle behind */
+  if (__builtin_expect((obj->bits & (REFGC__OB_TRACKED | REFGC__OB_BUFFERED)) == REFGC__OB_TRACKED, 0))
+    refgc__gc_candidate(obj);
 }
 
 /** refgc_xincref(), refgc_xdecref(): the same, doing nothing for NULL. */
