@@ -302,3 +302,12 @@ int refgc_owns(const void *p) {
   }
   return refgc__opt.debug ? refgc__debug_is_live(p, usable) : 1;
 }
+
+void refgc__object_free(void *p) {
+  refgc_segment_t *seg = (refgc_segment_t *)((uintptr_t)p & ~(uintptr_t)REFGC_SEGMENT_MASK);
+  if (refgc_unlikely(refgc__opt.debug || seg->kind == REFGC_SEGMENT_LARGE)) {
+    refgc_free(p);
+    return;
+  }
+  page_free_block(page_of(seg, p), p);
+}

@@ -3,8 +3,10 @@
  * introspection.
  *
  * The collection set S (objects marked INSET) is built per generation:
- *   young (0):  the tracked objects created since the last young collection, from the
- *               per-thread `young` buffers;
+ *   young (0):  the tracked objects created since the last young collection: every object
+ *               of generation 0 in the pages where tracked objects were created since (each
+ *               thread lists those pages once, by a flag in the page descriptor: no
+ *               per-object bookkeeping on the creation path);
  *   middle (1): young, plus the survivors of young collections (`gen1` buffers);
  *   old, automatic: young, middle, and every object reachable from a candidate root (an
  *               object decremented to a non-zero count since it was last examined: the only
@@ -125,19 +127,17 @@ static void set_frozen(refgc_object_t *o, bool on) {
  * Tracking hooks called by object.c
  * ------------------------------------------------------------------------------------------ */
 
+_Atomic size_t refgc__gc_threshold0 = 2000;
+
 void refgc__gc_candidate(refgc_object_t *o) {
-  if (refgc_unlikely(atomic_load_explicit(&collecting, memory_order_relaxed))) {
-    /* counts changed by the collector's own clear phase: those objects are examined or
-     * released by this collection; others will be seen as candidates next time */
-  }
   refgc_tstate_t *ts = refgc__tstate();
-  if (!ts || !vec_push(&ts->cands, o)) return; /* not buffered: retried at its next decref */
+  if (!ts || !vec_push(&ts->cands[0], o)) return; /* not buffered: retried at its next decref */
   o->bits |= REFGC_OB_BUFFERED;
 }
 
 void refgc__gc_track_new(refgc_tstate_t *ts, refgc_object_t *o) {
   o->bits |= REFGC_OB_TRACKED; /* generation 0 */
-  if (vec_push(&ts->young, o)) ts->young_count++;
+  ts->young_count++;
   ts->gen_delta[0]++;
 }
 
@@ -145,7 +145,8 @@ void refgc__gc_untrack_dead(refgc_tstate_t *ts, refgc_object_t *o) {
   unsigned g = REFGC_OB_GEN(o->bits);
   if (g == 0 && ts->young_count) ts->young_count--;
   ts->gen_delta[g]--;
-  if (is_frozen(o)) {
+  if (refgc_unlikely(atomic_load_explicit(&freeze_count, memory_order_relaxed) != 0) &&
+      is_frozen(o)) {
     set_frozen(o, false);
     atomic_fetch_sub(&freeze_count, 1);
   }
@@ -223,34 +224,55 @@ static void add_if_tracked(refgc_object_t *o, void *arg) {
   if ((o->bits & REFGC_OB_TRACKED) && !refgc_is_immortal(o) && !is_frozen(o)) set_add(o);
 }
 
-static void add_buffer(refgc_ptrvec_t *v) {
-  for (size_t i = 0; i < v->n; i++) {
-    refgc_object_t *o = v->v[i];
-    if (entry_valid(o) && !is_frozen(o)) set_add(o);
+/* Take the candidates of generations 0..`max` of one thread: stale entries are dropped, a
+ * candidate that has since become older than `max` moves to its generation's buffer, the
+ * others join S. */
+static void take_cands(refgc_tstate_t *ts, void *arg) {
+  unsigned max = *(unsigned *)arg;
+  for (unsigned k = 0; k <= max; k++) {
+    refgc_ptrvec_t *v = &ts->cands[k];
+    for (size_t i = 0; i < v->n; i++) {
+      refgc_object_t *o = v->v[i];
+      if (!entry_valid(o) || !(o->bits & REFGC_OB_BUFFERED)) continue;
+      if (is_frozen(o)) {
+        o->bits &= ~REFGC_OB_BUFFERED; /* frozen objects are ignored */
+        continue;
+      }
+      unsigned g = REFGC_OB_GEN(o->bits);
+      if (g > max) {
+        if (!vec_push(&ts->cands[g], o)) o->bits &= ~REFGC_OB_BUFFERED;
+        continue;
+      }
+      set_add(o);
+    }
+    v->n = 0;
   }
 }
 
-typedef void ts_fn(refgc_tstate_t *ts, void *arg);
-
-static void add_young(refgc_tstate_t *ts, void *arg) {
+/* Forget every candidate (an exhaustive collection examines everything). */
+static void drop_cands(refgc_tstate_t *ts, void *arg) {
   (void)arg;
-  add_buffer(&ts->young);
-}
-static void add_gen1(refgc_tstate_t *ts, void *arg) {
-  (void)arg;
-  add_buffer(&ts->gen1);
-}
-static void add_cands(refgc_tstate_t *ts, void *arg) {
-  (void)arg;
-  add_buffer(&ts->cands);
+  for (unsigned k = 0; k < 3; k++) {
+    refgc_ptrvec_t *v = &ts->cands[k];
+    for (size_t i = 0; i < v->n; i++)
+      if (entry_valid(v->v[i])) v->v[i]->bits &= ~REFGC_OB_BUFFERED;
+    v->n = 0;
+  }
 }
 
-/* Closure: add every tracked object reachable from the members (old collections). */
+/* Closure: add every tracked object reachable from the members, except objects older than
+ * `closure_max`: those are the barrier (their references count as external). */
+static unsigned closure_max;
+static bool barrier_hit;
 static void visit_closure(refgc_object_t *child, void *arg) {
   (void)arg;
   if (!child || (child->bits & REFGC_OB_INSET) || !(child->bits & REFGC_OB_TRACKED) ||
       refgc_is_immortal(child) || !refgc__is_object_block(child) || is_frozen(child))
     return;
+  if (REFGC_OB_GEN(child->bits) > closure_max) {
+    barrier_hit = true;
+    return;
+  }
   set_add(child);
 }
 
@@ -259,7 +281,7 @@ static void visit_closure(refgc_object_t *child, void *arg) {
  * ------------------------------------------------------------------------------------------ */
 
 static void traverse(refgc_object_t *o, refgc_visit_fn *visit, void *arg) {
-  refgc_type_t *t = refgc__type_by_id(o->bits & REFGC_OB_TYPE_MASK);
+  refgc_type_t *t = refgc__type_of_id(o->bits & REFGC_OB_TYPE_MASK);
   if (t && t->spec.traverse && !(t->spec.flags & REFGC_TYPE_LEAF)) t->spec.traverse(o, visit, arg);
 }
 
@@ -285,21 +307,28 @@ static void visit_restore(refgc_object_t *child, void *arg) {
   child->refcnt++;
 }
 
+/* Marking restores the counts as it goes: each reference from a reachable member is added
+ * back to its target when the member is traversed (so the reachable part costs two
+ * traversals in all, not three). */
 static bool stack_oom;
 static void visit_mark(refgc_object_t *child, void *arg) {
   trial_t *t = arg;
-  if (!child || !(child->bits & t->member) || (child->bits & REFGC_OB_REACH)) return;
+  if (!child || !(child->bits & t->member)) return;
+  child->refcnt++;
+  if (child->bits & REFGC_OB_REACH) return;
   child->bits |= REFGC_OB_REACH;
   if (!vec_push(&stack, child)) stack_oom = true;
 }
 
 /* Mark REACH on every member of `v[0..n)` (members carry `member`) that is referenced from
- * outside the set, and on everything it reaches within the set. Counts are restored after.
- * `extra` is subtracted from every member's count first (the collector's own references). */
+ * outside the set, and on everything it reaches within the set; counts are left as they
+ * were. `extra` is subtracted from every member's count first (the collector's own
+ * references). */
 static void trial_deletion(refgc_object_t **v, size_t n, uint32_t member, uint32_t extra) {
   trial_t t = {member};
   for (size_t i = 0; i < n; i++) v[i]->refcnt -= extra;
   for (size_t i = 0; i < n; i++) traverse(v[i], visit_subtract, &t);
+  /* roots first (counts above zero now), before marking adds references back */
   stack.n = 0;
   for (size_t i = 0; i < n; i++) {
     if (v[i]->refcnt > 0 || (v[i]->bits & REFGC_OB_REACH)) {
@@ -307,13 +336,21 @@ static void trial_deletion(refgc_object_t **v, size_t n, uint32_t member, uint32
       if (!vec_push(&stack, v[i])) stack_oom = true;
     }
   }
-  while (stack.n) traverse(stack.v[--stack.n], visit_mark, &t);
+  if (!stack_oom) {
+    while (stack.n) traverse(stack.v[--stack.n], visit_mark, &t);
+  }
   if (stack_oom) {
-    /* the mark stack could not grow: be safe, treat every member as reachable */
+    /* the mark stack could not grow: restore every count from scratch and keep everything */
+    stack.n = 0;
+    for (size_t i = 0; i < n; i++) v[i]->bits &= ~REFGC_OB_REACH;
+    for (size_t i = 0; i < n; i++) traverse(v[i], visit_restore, &t);
     for (size_t i = 0; i < n; i++) v[i]->bits |= REFGC_OB_REACH;
     stack_oom = false;
+  } else {
+    /* references from unreachable members were not added back by marking */
+    for (size_t i = 0; i < n; i++)
+      if (!(v[i]->bits & REFGC_OB_REACH)) traverse(v[i], visit_restore, &t);
   }
-  for (size_t i = 0; i < n; i++) traverse(v[i], visit_restore, &t);
   for (size_t i = 0; i < n; i++) v[i]->refcnt += extra;
 }
 
@@ -340,7 +377,7 @@ static void handle_unreachable(refgc_object_t **u, size_t n, refgc_gc_result_t *
   /* 2. finalizers, once per object */
   for (size_t i = 0; i < n; i++) {
     refgc_object_t *o = u[i];
-    refgc_type_t *t = refgc__type_by_id(o->bits & REFGC_OB_TYPE_MASK);
+    refgc_type_t *t = refgc__type_of_id(o->bits & REFGC_OB_TYPE_MASK);
     if (t && t->spec.finalize && !(o->bits & REFGC_OB_FINALIZED)) {
       o->bits |= REFGC_OB_FINALIZED;
       t->spec.finalize(o);
@@ -372,7 +409,7 @@ static void handle_unreachable(refgc_object_t **u, size_t n, refgc_gc_result_t *
   }
   for (size_t i = 0; i < n; i++) {
     refgc_object_t *o = u[i];
-    refgc_type_t *t = refgc__type_by_id(o->bits & REFGC_OB_TYPE_MASK);
+    refgc_type_t *t = refgc__type_of_id(o->bits & REFGC_OB_TYPE_MASK);
     if (t && t->spec.clear) {
       t->spec.clear(o);
       r->collected++;
@@ -382,7 +419,7 @@ static void handle_unreachable(refgc_object_t **u, size_t n, refgc_gc_result_t *
   }
   for (size_t i = 0; i < n; i++) {
     refgc_object_t *o = u[i];
-    refgc_type_t *t = refgc__type_by_id(o->bits & REFGC_OB_TYPE_MASK);
+    refgc_type_t *t = refgc__type_of_id(o->bits & REFGC_OB_TYPE_MASK);
     o->bits &= ~REFGC_OB_GARBAGE;
     if (t && t->spec.clear)
       refgc_decref(o);
@@ -395,85 +432,72 @@ static void handle_unreachable(refgc_object_t **u, size_t n, refgc_gc_result_t *
  * A collection
  * ------------------------------------------------------------------------------------------ */
 
-typedef enum { MODE_YOUNG, MODE_MIDDLE, MODE_OLD_CANDIDATES, MODE_OLD_ALL } gc_mode_t;
-
 /* Give back a buffer that grew far beyond what it holds (after a burst). */
 static void vec_trim(refgc_ptrvec_t *v, size_t keep_cap) {
   if (v->cap > keep_cap && v->n < v->cap / 4) {
     size_t cap = v->n > keep_cap / 2 ? v->n * 2 : keep_cap / 2;
-    refgc_object_t **shrunk = cap ? refgc_realloc(v->v, cap * sizeof *shrunk) : NULL;
     if (!cap) {
       refgc_free(v->v);
       v->v = NULL;
       v->cap = 0;
-    } else if (shrunk) {
+      return;
+    }
+    refgc_object_t **shrunk = refgc_realloc(v->v, cap * sizeof *shrunk);
+    if (shrunk) {
       v->v = shrunk;
       v->cap = cap;
     }
   }
 }
 
-static void clear_buffers(refgc_tstate_t *ts, void *arg) {
-  gc_mode_t mode = *(gc_mode_t *)arg;
-  ts->young.n = 0;
-  vec_trim(&ts->young, 4 * threshold[0] + 1024);
+static void reset_counts(refgc_tstate_t *ts, void *arg) {
+  (void)arg;
   ts->young_count = 0;
-  if (mode != MODE_YOUNG) ts->gen1.n = 0;
-  if (mode >= MODE_OLD_CANDIDATES) {
-    /* every candidate was examined: clear BUFFERED on those still alive */
-    for (size_t i = 0; i < ts->cands.n; i++) {
-      refgc_object_t *o = ts->cands.v[i];
-      if (refgc__is_object_block(o) && (o->bits & REFGC_OB_LIVE)) o->bits &= ~REFGC_OB_BUFFERED;
-    }
-    ts->cands.n = 0;
-  } else {
-    /* drop stale candidates, keep the rest for the next old collection */
-    size_t k = 0;
-    for (size_t i = 0; i < ts->cands.n; i++)
-      if (entry_valid(ts->cands.v[i]) && (ts->cands.v[i]->bits & REFGC_OB_BUFFERED))
-        ts->cands.v[k++] = ts->cands.v[i];
-    ts->cands.n = k;
-  }
-  vec_trim(&ts->gen1, 65536);
-  vec_trim(&ts->cands, 65536);
+  for (int k = 0; k < 3; k++) vec_trim(&ts->cands[k], 65536);
 }
 
-static size_t cands_total;
+static size_t cands_count[3];
 static void count_cands(refgc_tstate_t *ts, void *arg) {
   (void)arg;
-  cands_total += ts->cands.n;
+  for (int k = 0; k < 3; k++) cands_count[k] += ts->cands[k].n;
 }
 
-static long collect(gc_mode_t mode, refgc_gc_result_t *out) {
+/* generation 0..2 from candidates; 3: exhaustive (every tracked object) */
+static long collect(int mode, refgc_gc_result_t *out) {
   int expected = 0;
   if (!atomic_compare_exchange_strong(&collecting, &expected, 1)) return REFGC_EBUSY;
   refgc_gc_result_t r;
   memset(&r, 0, sizeof r);
-  int gen = mode == MODE_YOUNG ? 0 : mode == MODE_MIDDLE ? 1 : 2;
+  int gen = mode < 3 ? mode : 2;
   r.generation = gen;
-  for (int i = 0; i < ncallbacks; i++) callbacks[i].fn(REFGC_GC_START, &r, callbacks[i].arg);
-  double t0 = now_s();
   refgc_tstate_t *self = refgc__tstate();
   if (!self || !refgc__heap_get()) {
     atomic_store(&collecting, 0);
     return REFGC_ENOMEM;
   }
+  for (int i = 0; i < ncallbacks; i++) callbacks[i].fn(REFGC_GC_START, &r, callbacks[i].arg);
+  double t0 = now_s();
 
   /* build S */
   set.n = 0;
   set_oom = false;
-  if (mode == MODE_OLD_ALL) {
+  barrier_hit = false;
+  if (mode == 3) {
     walk_all(add_if_tracked, NULL);
+    refgc__tstates_foreach(drop_cands, NULL);
   } else {
-    refgc__tstates_foreach(add_young, NULL);
-    if (mode != MODE_YOUNG) refgc__tstates_foreach(add_gen1, NULL);
-    if (mode == MODE_OLD_CANDIDATES) {
-      refgc__tstates_foreach(add_cands, NULL);
-      for (size_t i = 0; i < set.n && !set_oom; i++) traverse(set.v[i], visit_closure, NULL);
-    }
+    unsigned max = (unsigned)gen;
+    refgc__tstates_foreach(take_cands, &max);
+    closure_max = max;
+    for (size_t i = 0; i < set.n && !set_oom; i++) traverse(set.v[i], visit_closure, NULL);
   }
   if (set_oom) {
-    for (size_t i = 0; i < set.n; i++) set.v[i]->bits &= ~REFGC_OB_INSET;
+    /* give up, changing nothing: the candidates go back to the young buffer */
+    for (size_t i = 0; i < set.n; i++) {
+      set.v[i]->bits &= ~REFGC_OB_INSET;
+      if ((set.v[i]->bits & REFGC_OB_BUFFERED) && !vec_push(&self->cands[0], set.v[i]))
+        set.v[i]->bits &= ~REFGC_OB_BUFFERED;
+    }
     set.n = 0;
     atomic_store(&collecting, 0);
     return REFGC_ENOMEM;
@@ -483,7 +507,9 @@ static long collect(gc_mode_t mode, refgc_gc_result_t *out) {
   /* trial deletion over S */
   trial_deletion(set.v, set.n, REFGC_OB_INSET, 0);
 
-  /* survivors are promoted; the unreachable are gathered at the front of S */
+  /* survivors are promoted; candidates among them stay candidates, one generation older,
+   * if S stopped at older objects (a cycle through those can only be found by an older
+   * collection); the unreachable are gathered at the front of S */
   size_t nu = 0;
   unsigned target = gen == 0 ? 1 : 2;
   for (size_t i = 0; i < set.n; i++) {
@@ -496,20 +522,19 @@ static long collect(gc_mode_t mode, refgc_gc_result_t *out) {
         self->gen_delta[g]--;
         self->gen_delta[target]++;
         o->bits = (o->bits & ~REFGC_OB_GEN_MASK) | (target << REFGC_OB_GEN_SHIFT);
-        if (target == 1) vec_push(&self->gen1, o); /* if it fails, only old collections see it */
+      }
+      if (o->bits & REFGC_OB_BUFFERED) {
+        if (!barrier_hit || !vec_push(&self->cands[target], o)) o->bits &= ~REFGC_OB_BUFFERED;
       }
     } else {
+      o->bits &= ~REFGC_OB_BUFFERED; /* garbage: its entry is gone */
       set.v[nu++] = o;
     }
   }
-  refgc__tstates_foreach(clear_buffers, &mode);
+  refgc__tstates_foreach(reset_counts, NULL);
   r.unreachable = nu;
 
-  if (nu) {
-    /* U is handled from a copy: finalizers and clear hooks may create objects, and a young
-     * collection cannot run meanwhile (we hold `collecting`), but S is reused by nothing else */
-    handle_unreachable(set.v, nu, &r);
-  }
+  if (nu) handle_unreachable(set.v, nu, &r);
   set.n = 0;
   vec_trim(&set, 65536);
   vec_trim(&stack, 65536);
@@ -544,31 +569,37 @@ static long collect(gc_mode_t mode, refgc_gc_result_t *out) {
 
 long refgc_collect(int generation, refgc_gc_result_t *out) {
   if (generation < 0 || generation > 2) return REFGC_EINVAL;
-  gc_mode_t mode = generation == 0 ? MODE_YOUNG : generation == 1 ? MODE_MIDDLE : MODE_OLD_ALL;
-  return collect(mode, out);
+  return collect(generation == 2 ? 3 : generation, out);
 }
 
-/* Called by refgc_new before creating a tracked object. */
+/* Called by refgc_new when this thread's young count (creations plus new candidates) reached
+ * threshold 0. */
 void refgc__gc_maybe_collect(refgc_tstate_t *ts) {
-  if (!enabled || !threshold[0] || ts->young_count < threshold[0]) return;
+  if (!enabled || !threshold[0]) return;
   if (atomic_load_explicit(&collecting, memory_order_relaxed)) return;
   /* with several threads using objects, only a program that serialises them may be collected
    * behind its back (refgc/gc.h, "Threads") */
   if (refgc__tstates_live() > 1 && !atomic_load_explicit(&serialized, memory_order_relaxed))
     return;
-  gc_mode_t mode = MODE_YOUNG;
+  memset(cands_count, 0, sizeof cands_count);
+  refgc__tstates_foreach(count_cands, NULL);
+  int gen = 0;
   if (count1 + 1 >= threshold[1]) {
-    mode = MODE_MIDDLE;
-    if (count2 + 1 >= threshold[2]) {
-      cands_total = 0;
-      refgc__tstates_foreach(count_cands, NULL);
-      /* old collections only when the candidates are many compared with the old objects:
-       * building a large live heap then costs linear time (CPython's 25 % rule, but counted
-       * in candidate roots, not in promotions) */
-      if (cands_total > gen_objects(2) / 4) mode = MODE_OLD_CANDIDATES;
-    }
+    gen = 1;
+    /* old collections only when the old candidates are many compared with the old objects:
+     * building a large live heap then costs linear time (CPython's 25 % rule, counted in
+     * candidate roots rather than in promotions) */
+    if (count2 + 1 >= threshold[2] && cands_count[2] > gen_objects(2) / 4) gen = 2;
   }
-  collect(mode, NULL);
+  size_t work = cands_count[0] + (gen >= 1 ? cands_count[1] : 0) + (gen >= 2 ? cands_count[2] : 0);
+  if (!work) {
+    /* no candidate root: no garbage cycle can have formed (refgc/gc.h); nothing to examine */
+    ts->young_count = 0;
+    if (gen == 0) count1++;
+    else if (gen == 1) { count1 = 0; count2++; }
+    return;
+  }
+  collect(gen, NULL);
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -582,6 +613,7 @@ int refgc_gc_isenabled(void) { return enabled; }
 
 void refgc_gc_set_threshold(size_t t0, size_t t1, size_t t2) {
   threshold[0] = t0;
+  atomic_store(&refgc__gc_threshold0, t0 ? t0 : SIZE_MAX);
   threshold[1] = t1 ? t1 : 1;
   threshold[2] = t2 ? t2 : 1;
 }
@@ -770,18 +802,11 @@ static void freeze_visit(refgc_object_t *o, void *arg) {
   }
 }
 
-static void clear_young_gen1(refgc_tstate_t *ts, void *arg) {
-  (void)arg;
-  ts->young.n = 0;
-  ts->young_count = 0;
-  ts->gen1.n = 0;
-}
 
 int refgc_gc_freeze(void) {
   if (!introspect_begin()) return REFGC_EBUSY;
   freeze_oom = false;
   walk_all(freeze_visit, NULL);
-  refgc__tstates_foreach(clear_young_gen1, NULL);
   atomic_store(&collecting, 0);
   return freeze_oom ? REFGC_ENOMEM : 0;
 }

@@ -177,6 +177,8 @@ REFGC_INTERNAL void refgc__heaps_foreach(void (*fn)(refgc_heap_t *, void *), voi
 REFGC_INTERNAL void *refgc__raw_malloc(size_t size, size_t align, bool object);
 /* Memory for an object of `size` bytes (debug decorations in debug mode). */
 REFGC_INTERNAL void *refgc__object_malloc(size_t size);
+/* Free an object's block (known valid: skips the pointer checks outside debug mode). */
+REFGC_INTERNAL void refgc__object_free(void *p);
 /* Whether `p` is the start of a block in an object page (or a large object), whatever the
  * block's state. O(1); never reports. */
 REFGC_INTERNAL bool refgc__is_object_block(const void *p);
@@ -239,7 +241,15 @@ REFGC_INTERNAL void refgc__report(int code, const char *func, const void *ptr, s
 
 typedef struct refgc_tstate_s refgc_tstate_t;
 REFGC_INTERNAL void refgc__set_error(int err);
-/* The type with index `id`, or NULL. Lock-free. */
+REFGC_INTERNAL extern _Atomic(refgc_type_t **) refgc__type_chunks[REFGC_MAX_TYPES / REFGC_TYPE_CHUNK];
+/* The type with index `id` (of a live object's header: always registered). Lock-free: the
+ * chunk was published with a release store before any object of the type existed. */
+REFGC_INLINE refgc_type_t *refgc__type_of_id(uint32_t id) {
+  refgc_type_t **chunk = atomic_load_explicit(&refgc__type_chunks[id / REFGC_TYPE_CHUNK],
+                                              memory_order_acquire);
+  return chunk ? chunk[id % REFGC_TYPE_CHUNK] : NULL;
+}
+/* The type with index `id`, or NULL for an unregistered index. Lock-free. */
 REFGC_INTERNAL refgc_type_t *refgc__type_by_id(uint32_t id);
 /* The calling thread's object state (release stack, free lists); NULL when out of memory. */
 REFGC_INTERNAL refgc_tstate_t *refgc__tstate(void);
@@ -267,7 +277,10 @@ REFGC_INTERNAL void refgc__gc_options_init(void);
 REFGC_INTERNAL void refgc__gc_track_new(refgc_tstate_t *ts, refgc_object_t *o);
 /* A tracked object is being released on `ts`'s thread. */
 REFGC_INTERNAL void refgc__gc_untrack_dead(refgc_tstate_t *ts, refgc_object_t *o);
-/* Before creating a tracked object: collect if the young generation is full. */
+/* Threshold 0 (SIZE_MAX when automatic collection is off by threshold). */
+REFGC_INTERNAL extern _Atomic size_t refgc__gc_threshold0;
+/* Before creating a tracked object, when the thread's young count reached threshold 0:
+ * collect if there is anything to collect. */
 REFGC_INTERNAL void refgc__gc_maybe_collect(refgc_tstate_t *ts);
 REFGC_INTERNAL int refgc__gc_collecting(void);
 

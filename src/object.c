@@ -39,7 +39,8 @@ int refgc__object_checks;
  * ------------------------------------------------------------------------------------------ */
 
 static pthread_mutex_t types_lock = PTHREAD_MUTEX_INITIALIZER;
-static _Atomic(refgc_type_t **) type_chunks[REFGC_MAX_TYPES / REFGC_TYPE_CHUNK];
+_Atomic(refgc_type_t **) refgc__type_chunks[REFGC_MAX_TYPES / REFGC_TYPE_CHUNK];
+#define type_chunks refgc__type_chunks
 static atomic_size_t types_count;
 static REFGC_TLS_MODEL _Thread_local int last_error;
 
@@ -151,8 +152,14 @@ static refgc_tstate_t *ts_get(void) {
 refgc_tstate_t *refgc__tstate(void) { return ts_get(); }
 
 /* The thread's entry for type `id`, growing the table; NULL when out of memory. */
-static ts_type_t *ts_type(refgc_tstate_t *ts, uint32_t id) {
+static REFGC_NOINLINE ts_type_t *ts_type_grow(refgc_tstate_t *ts, uint32_t id);
+
+REFGC_INLINE ts_type_t *ts_type(refgc_tstate_t *ts, uint32_t id) {
   if (refgc_likely(id < ts->ntypes)) return &ts->types[id];
+  return ts_type_grow(ts, id);
+}
+
+static ts_type_t *ts_type_grow(refgc_tstate_t *ts, uint32_t id) {
   size_t n = atomic_load(&types_count);
   if (n <= id) n = (size_t)id + 1;
   if (n < 2 * ts->ntypes) n = 2 * ts->ntypes;
@@ -196,8 +203,8 @@ static void ts_destroy(void *arg) {
     refgc_free(ts->quarantine);
   }
   pthread_mutex_lock(&ts_lock);
-  refgc_ptrvec_t *mine[3] = {&ts->young, &ts->gen1, &ts->cands};
-  refgc_ptrvec_t *orph[3] = {&ts_orphan.young, &ts_orphan.gen1, &ts_orphan.cands};
+  refgc_ptrvec_t *mine[3] = {&ts->cands[0], &ts->cands[1], &ts->cands[2]};
+  refgc_ptrvec_t *orph[3] = {&ts_orphan.cands[0], &ts_orphan.cands[1], &ts_orphan.cands[2]};
   for (int k = 0; k < 3; k++) {
     for (size_t i = 0; i < mine[k]->n; i++) {
       if (orph[k]->n == orph[k]->cap) {
@@ -227,9 +234,7 @@ static void ts_destroy(void *arg) {
   pthread_mutex_unlock(&ts_lock);
   atomic_fetch_sub(&ts_live, 1);
   tl_ts = NULL;
-  refgc_free(ts->young.v);
-  refgc_free(ts->gen1.v);
-  refgc_free(ts->cands.v);
+  for (int k = 0; k < 3; k++) refgc_free(ts->cands[k].v);
   refgc_free(ts->types);
   refgc_free(ts->stack);
   refgc_free(ts->cbs);
@@ -252,7 +257,10 @@ void refgc_freelists_clear(void) {
 static refgc_object_t *object_new(const refgc_type_t *type, size_t size, size_t nitems) {
   refgc_tstate_t *ts = ts_get();
   bool tracked = !(type->spec.flags & REFGC_TYPE_LEAF);
-  if (tracked && ts) refgc__gc_maybe_collect(ts);
+  if (tracked && ts &&
+      refgc_unlikely(ts->young_count + ts->cands[0].n >=
+                     atomic_load_explicit(&refgc__gc_threshold0, memory_order_relaxed)))
+    refgc__gc_maybe_collect(ts);
   ts_type_t *tt = ts ? ts_type(ts, type->id) : NULL;
   size_t slot = type->is_var ? nitems : 0;
   refgc_object_t *o = NULL;
@@ -440,6 +448,21 @@ static void release_visit(refgc_object_t *child, void *arg) {
   refgc_tstate_t *ts = arg;
   if (refgc__object_checks) {
     if (!refgc__object_check("traverse", child)) return;
+    /* debug mode: every count change is atomic, this one too */
+    _Atomic uint32_t *rc = (_Atomic uint32_t *)&child->refcnt;
+    uint32_t old = atomic_load(rc);
+    do {
+      if ((int32_t)old < 0) return;
+      if (old == 0) {
+        report_underflow("refgc_decref (from a traverse hook during release)", child);
+        return;
+      }
+    } while (!atomic_compare_exchange_weak(rc, &old, old - 1));
+    if (old == 1)
+      release_push(ts, child);
+    else if ((child->bits & (REFGC_OB_TRACKED | REFGC_OB_BUFFERED)) == REFGC_OB_TRACKED)
+      refgc__gc_candidate(child);
+    return;
   }
   uint32_t c = child->refcnt;
   if ((int32_t)c < 0) return;
@@ -513,11 +536,11 @@ static void free_object(refgc_tstate_t *ts, refgc_type_t *t, refgc_object_t *o) 
     }
   }
   o->bits = 0;
-  refgc_free(o);
+  refgc__object_free(o);
 }
 
 static void release_one(refgc_tstate_t *ts, refgc_object_t *o) {
-  refgc_type_t *t = refgc__type_by_id(o->bits & REFGC_OB_TYPE_MASK);
+  refgc_type_t *t = refgc__type_of_id(o->bits & REFGC_OB_TYPE_MASK);
   if (refgc_unlikely(!t)) {
     refgc__object_check("refgc_decref", o);
     return;
@@ -557,6 +580,12 @@ void refgc__release(refgc_object_t *o) {
   ts->releasing = 1;
   while (ts->top) release_one(ts, ts->stack[--ts->top]);
   ts->releasing = 0;
+  if (refgc_unlikely(ts->stack_cap > 65536)) {
+    /* a wide structure grew the stack: give it back */
+    refgc_free(ts->stack);
+    ts->stack = NULL;
+    ts->stack_cap = 0;
+  }
   /* weak reference callbacks, after the whole structure is gone; each may release more */
   refgc__run_callbacks(ts);
 }

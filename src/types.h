@@ -169,7 +169,8 @@ typedef struct refgc_page_s {
   uint32_t touched;                      /* bytes from the slot start ever handed out
                                             (OS-page rounded): the slot's resident bytes are
                                             at most `touched` minus the hole pages */
-  atomic_int queued;                     /* on the owner's pending stack */
+  atomic_uchar queued;                   /* on the owner's pending stack */
+  uint8_t reserved_[3];
   uint32_t empty_since_ms;               /* free slot: when it became free (wraps: compare
                                             by unsigned difference) */
 } refgc_page_t;
@@ -347,6 +348,7 @@ typedef struct refgc_ptrvec_s {
   size_t n, cap;
 } refgc_ptrvec_t;
 
+
 /* Per thread and per type: counters and free lists. Written by the owning thread only. */
 typedef struct ts_type_s {
   uint64_t created, released, reused;
@@ -378,8 +380,10 @@ struct refgc_tstate_s {
   struct refgc_tstate_s *next, *prev; /* registry, under ts_lock */
   /* cycle collector (gc.c): tracked objects created since the last young collection,
    * survivors of young collections, and candidate roots (objects decremented to non-zero) */
-  refgc_ptrvec_t young, gen1, cands;
-  size_t young_count;     /* live tracked objects in generation 0 created on this thread */
+  refgc_ptrvec_t cands[3]; /* candidate roots (objects decremented to a non-zero count), by
+                              the generation they were last examined at */
+  size_t young_count;      /* tracked objects created on this thread since the last
+                              collection (net of releases of generation-0 objects) */
   int64_t gen_delta[3];   /* this thread's changes to the per-generation object counts */
 };
 
