@@ -95,23 +95,6 @@ size_t refgc__raw_usable(const refgc_segment_t *seg, const refgc_page_t *page, c
  * Allocation below debug mode
  * ------------------------------------------------------------------------------------------ */
 
-REFGC_INLINE void *heap_malloc_small(refgc_heap_t *heap, unsigned cls, size_t size) {
-  refgc_heap_class_t *hc = &heap->cls[cls];
-  refgc_page_t *page = hc->current;
-  refgc_block_t *b = page->free;
-  if (refgc_unlikely(!b)) {
-    b = refgc__heap_alloc_slow(heap, cls, size);
-    if (!b) return NULL;
-  } else {
-    page->free = refgc__block_next(b);
-    page->used++;
-    refgc_stat_add(hc->allocs, 1);
-    refgc_stat_add(hc->requested, size);
-  }
-  refgc_track_malloc(b, size, refgc__classes[REFGC_LANE_CLASS(cls)].block_size);
-  return b;
-}
-
 /* The smallest class of at least `size` bytes whose blocks are all aligned to `align`
  * (blocks sit at `start + i * block_size` with `start` aligned to the OS page), or -1. */
 static int aligned_class(size_t size, size_t align) {
@@ -129,12 +112,12 @@ void *refgc__raw_malloc(size_t size, size_t align, bool object) {
   unsigned lane_base = object ? REFGC_OBJECT_LANE : 0;
   if (align <= REFGC_MIN_ALIGN) {
     if (size <= REFGC_MEDIUM_MAX)
-      return heap_malloc_small(refgc__tl_heap, lane_base + refgc__size_class(size), size);
+      return refgc__heap_malloc_small(refgc__tl_heap, lane_base + refgc__size_class(size), size);
     return refgc__large_alloc(size, REFGC_MIN_ALIGN, object);
   }
   if (size <= REFGC_MEDIUM_MAX) {
     int c = aligned_class(size, align);
-    if (c >= 0) return heap_malloc_small(refgc__tl_heap, lane_base + (unsigned)c, size);
+    if (c >= 0) return refgc__heap_malloc_small(refgc__tl_heap, lane_base + (unsigned)c, size);
   }
   return refgc__large_alloc(size, align, object);
 }
@@ -143,7 +126,7 @@ void *refgc__object_malloc(size_t size) {
   if (refgc_unlikely(refgc__opt.debug))
     return refgc__debug_malloc("refgc_new", size, REFGC_MIN_ALIGN, false, true);
   if (refgc_likely(size - 1 < REFGC_SMALL_FAST_MAX))
-    return heap_malloc_small(refgc__tl_heap, REFGC_OBJECT_LANE + (unsigned)((size - 1) >> 4), size);
+    return refgc__heap_malloc_small(refgc__tl_heap, REFGC_OBJECT_LANE + (unsigned)((size - 1) >> 4), size);
   return refgc__raw_malloc(size, REFGC_MIN_ALIGN, true);
 }
 
@@ -189,7 +172,7 @@ static REFGC_NOINLINE void *malloc_generic(size_t size) {
 
 void *refgc_malloc(size_t size) {
   if (refgc_likely(size - 1 < REFGC_SMALL_FAST_MAX && !refgc__opt.debug))
-    return heap_malloc_small(refgc__tl_heap, (unsigned)((size - 1) >> 4), size);
+    return refgc__heap_malloc_small(refgc__tl_heap, (unsigned)((size - 1) >> 4), size);
   return malloc_generic(size);
 }
 

@@ -63,7 +63,8 @@ static int ncallbacks;
 static refgc_ptrvec_t garbage;   /* the garbage list: holds references */
 static refgc_ptrvec_t set;       /* S */
 static refgc_ptrvec_t stack;     /* mark stack */
-static atomic_size_t freeze_count;
+atomic_size_t refgc__gc_frozen;
+#define freeze_count refgc__gc_frozen
 
 /* Tracked objects per generation: the sum of every thread's deltas (exited threads' deltas
  * are folded into the orphan state). Approximate while threads run. */
@@ -141,12 +142,8 @@ void refgc__gc_track_new(refgc_tstate_t *ts, refgc_object_t *o) {
   ts->gen_delta[0]++;
 }
 
-void refgc__gc_untrack_dead(refgc_tstate_t *ts, refgc_object_t *o) {
-  unsigned g = REFGC_OB_GEN(o->bits);
-  if (g == 0 && ts->young_count) ts->young_count--;
-  ts->gen_delta[g]--;
-  if (refgc_unlikely(atomic_load_explicit(&freeze_count, memory_order_relaxed) != 0) &&
-      is_frozen(o)) {
+void refgc__gc_untrack_frozen(refgc_object_t *o) {
+  if (is_frozen(o)) {
     set_frozen(o, false);
     atomic_fetch_sub(&freeze_count, 1);
   }

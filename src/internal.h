@@ -168,6 +168,25 @@ REFGC_INTERNAL void refgc__global_init(void);
 /* Run `fn` on every heap under the heaps lock (stats readers). */
 REFGC_INTERNAL void refgc__heaps_foreach(void (*fn)(refgc_heap_t *, void *), void *arg);
 
+/* The small-block fast path (lane `cls`, 1 ≤ size ≤ REFGC_MEDIUM_MAX): pop the current
+ * page's free list, or take the slow path. Used by alloc.c and, for objects, object.c. */
+REFGC_INLINE void *refgc__heap_malloc_small(refgc_heap_t *heap, unsigned cls, size_t size) {
+  refgc_heap_class_t *hc = &heap->cls[cls];
+  refgc_page_t *page = hc->current;
+  refgc_block_t *b = page->free;
+  if (refgc_unlikely(!b)) {
+    b = refgc__heap_alloc_slow(heap, cls, size);
+    if (!b) return NULL;
+  } else {
+    page->free = refgc__block_next(b);
+    page->used++;
+    refgc_stat_add(hc->allocs, 1);
+    refgc_stat_add(hc->requested, size);
+  }
+  refgc_track_malloc(b, size, refgc__classes[REFGC_LANE_CLASS(cls)].block_size);
+  return b;
+}
+
 /* ---------------------------------------------------------------------------------------------
  * alloc.c — the allocation API below debug mode
  * ------------------------------------------------------------------------------------------ */
@@ -275,8 +294,10 @@ REFGC_INTERNAL void refgc__tstates_foreach(void (*fn)(refgc_tstate_t *, void *),
 REFGC_INTERNAL void refgc__gc_options_init(void);
 /* A tracked object was created on `ts`'s thread: generation 0, young buffer. */
 REFGC_INTERNAL void refgc__gc_track_new(refgc_tstate_t *ts, refgc_object_t *o);
-/* A tracked object is being released on `ts`'s thread. */
-REFGC_INTERNAL void refgc__gc_untrack_dead(refgc_tstate_t *ts, refgc_object_t *o);
+/* A tracked object is being released while objects are frozen: forget its freeze bit. */
+REFGC_INTERNAL void refgc__gc_untrack_frozen(refgc_object_t *o);
+/* Objects frozen now (refgc_gc_freeze): while 0, releases need not look at freeze bitmaps. */
+REFGC_INTERNAL extern atomic_size_t refgc__gc_frozen;
 /* Threshold 0 (SIZE_MAX when automatic collection is off by threshold). */
 REFGC_INTERNAL extern _Atomic size_t refgc__gc_threshold0;
 /* Before creating a tracked object, when the thread's young count reached threshold 0:

@@ -296,12 +296,70 @@ static refgc_object_t *object_new(const refgc_type_t *type, size_t size, size_t 
   return o;
 }
 
+/* Zero an object's body: the bytes after the header up to `size` (a small block, so the
+ * stores may run up to the next 8-byte boundary, inside the block's size class). */
+REFGC_INLINE void zero_body(refgc_object_t *o, size_t size) {
+#if REFGC_TRACKING
+  memset(o + 1, 0, size - sizeof *o); /* ASan/valgrind: exactly the bytes asked for */
+#else
+  uint64_t *w = (uint64_t *)(void *)(o + 1);
+  switch ((size - sizeof *o + 7) / 8) {
+    case 7: w[6] = 0; /* fall through */
+    case 6: w[5] = 0; /* fall through */
+    case 5: w[4] = 0; /* fall through */
+    case 4: w[3] = 0; /* fall through */
+    case 3: w[2] = 0; /* fall through */
+    case 2: w[1] = 0; /* fall through */
+    case 1: w[0] = 0; /* fall through */
+    case 0: break;
+    default: memset(o + 1, 0, size - sizeof *o);
+  }
+#endif
+}
+
+/* refgc_new's fast path: a fixed-size type of at most 512 bytes, a thread with state, no
+ * debug mode, no pending free-list clear and no collection due. Everything else goes
+ * through object_new. */
 refgc_object_t *refgc_new(const refgc_type_t *type) {
-  if (!type || type->is_var) {
+  refgc_tstate_t *ts = tl_ts;
+  if (refgc_unlikely(!type || type->is_var)) {
     last_error = REFGC_EINVAL;
     return NULL;
   }
-  return object_new(type, type->spec.basic_size, 0);
+  size_t size = type->spec.basic_size;
+  uint32_t id = type->id;
+  bool tracked = !(type->spec.flags & REFGC_TYPE_LEAF);
+  if (refgc_unlikely(!ts || id >= ts->ntypes || refgc__object_checks || size > REFGC_SMALL_FAST_MAX ||
+                     ts->fl_epoch != atomic_load_explicit(&fl_epoch, memory_order_relaxed) ||
+                     (tracked && ts->young_count + ts->cands[0].n >=
+                                     atomic_load_explicit(&refgc__gc_threshold0,
+                                                          memory_order_relaxed))))
+    return object_new(type, size, 0);
+  ts_type_t *tt = &ts->types[id];
+  refgc_object_t *o = tt->fl[0];
+  if (o) {
+    tt->fl[0] = *(void **)o;
+    tt->fl_count[0]--;
+    tt->fl_bytes -= size;
+    tt->reused++;
+  } else {
+    o = refgc__heap_malloc_small(refgc__tl_heap, REFGC_OBJECT_LANE + (unsigned)((size - 1) >> 4),
+                                 size);
+    if (refgc_unlikely(!o)) {
+      last_error = REFGC_ENOMEM;
+      return NULL;
+    }
+  }
+  zero_body(o, size);
+  o->refcnt = 1;
+  o->bits = REFGC_OB_LIVE | id;
+  if (tracked) {
+    o->bits |= REFGC_OB_TRACKED; /* generation 0 */
+    ts->young_count++;
+    ts->gen_delta[0]++;
+  }
+  tt->created++;
+  return o;
 }
 
 refgc_object_t *refgc_new_var(const refgc_type_t *type, size_t nitems) {
@@ -559,7 +617,13 @@ static void release_one(refgc_tstate_t *ts, refgc_object_t *o) {
   if (o->bits & REFGC_OB_WEAKREFS) refgc__weakrefs_clear(ts, o);
   if (t->spec.traverse && !(t->spec.flags & REFGC_TYPE_LEAF)) t->spec.traverse(o, release_visit, ts);
   if (t->spec.release) t->spec.release(o);
-  if (o->bits & REFGC_OB_TRACKED) refgc__gc_untrack_dead(ts, o);
+  if (o->bits & REFGC_OB_TRACKED) {
+    unsigned g = REFGC_OB_GEN(o->bits);
+    if (g == 0 && ts->young_count) ts->young_count--;
+    ts->gen_delta[g]--;
+    if (refgc_unlikely(atomic_load_explicit(&refgc__gc_frozen, memory_order_relaxed)))
+      refgc__gc_untrack_frozen(o);
+  }
   ts_type_t *tt = ts_type(ts, t->id);
   if (tt) tt->released++;
   free_object(ts, t, o);
