@@ -160,15 +160,16 @@ void refgc__debug_free(const char *func, void *ptr) {
   refgc__raw_free_valid(seg, page, p);
 }
 
+REFGC_NO_ASAN static uint64_t peek_trailer(const void *ptr, size_t usable) {
+  return *(const volatile uint64_t *)trailer_of((void *)(uintptr_t)ptr, usable);
+}
+
 size_t refgc__debug_usable(const char *func, const void *ptr) {
   refgc_segment_t *seg;
   refgc_page_t *page;
   size_t usable;
   if (!lookup_usable(func, ptr, &seg, &page, &usable)) return 0;
-  uint64_t *tr = trailer_of((void *)(uintptr_t)ptr, usable);
-  refgc_track_open(tr, 8);
-  uint64_t t = *tr;
-  refgc_track_close(tr, 8);
+  uint64_t t = peek_trailer(ptr, usable);
   if ((t & 0xFF) == TAG_LIVE) return (size_t)(t >> 8);
   refgc__report((t & 0xFF) == TAG_FREED ? REFGC_EDOUBLEFREE : REFGC_EOVERFLOW, func, ptr, usable,
                 0, NULL, 0, "%s(%p): block is %s", func, ptr,
@@ -176,7 +177,7 @@ size_t refgc__debug_usable(const char *func, const void *ptr) {
   return 0;
 }
 
-int refgc__debug_stack(const void *ptr, void **out, int max) {
+REFGC_NO_ASAN int refgc__debug_stack(const void *ptr, void **out, int max) {
   if (!refgc__opt.debug || !frames()) return 0;
   refgc_segment_t *seg = refgc__segment_of(ptr);
   if (!seg) return 0;
@@ -191,21 +192,15 @@ int refgc__debug_stack(const void *ptr, void **out, int max) {
   }
   if (usable < tail_size()) return 0;
   uint8_t *p = (uint8_t *)(uintptr_t)ptr;
-  void **stack = (void **)(p + stack_offset(usable));
-  refgc_track_open(stack, 8 * frames());
+  void *const volatile *stack = (void *const volatile *)(p + stack_offset(usable));
   int n = 0;
   while (n < max && (size_t)n < frames() && stack[n]) {
     out[n] = stack[n];
     n++;
   }
-  refgc_track_close(stack, 8 * frames());
   return n;
 }
 
 bool refgc__debug_is_live(const void *ptr, size_t usable) {
-  uint64_t *tr = trailer_of((void *)(uintptr_t)ptr, usable);
-  refgc_track_open(tr, 8);
-  uint64_t t = *tr;
-  refgc_track_close(tr, 8);
-  return (t & 0xFF) == TAG_LIVE;
+  return (peek_trailer(ptr, usable) & 0xFF) == TAG_LIVE;
 }

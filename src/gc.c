@@ -149,9 +149,10 @@ void refgc__gc_untrack_frozen(refgc_object_t *o) {
   }
 }
 
-/* A buffer entry that still names a live tracked object (see the file comment). */
+/* A buffer entry that still names a live tracked object (see the file comment). A free block
+ * is poisoned in ASan builds: it is skipped without reading it. */
 static bool entry_valid(refgc_object_t *o) {
-  if (!refgc__is_object_block(o)) return false;
+  if (!refgc__is_object_block(o) || refgc_track_is_free(o)) return false;
   uint32_t b = o->bits;
   return (b & (REFGC_OB_LIVE | REFGC_OB_TRACKED | REFGC_OB_DEAD)) ==
              (REFGC_OB_LIVE | REFGC_OB_TRACKED) &&
@@ -177,9 +178,8 @@ static void walk_heap(refgc_heap_t *heap, void *arg) {
       uint8_t *end = refgc__carved_end(page);
       for (uint8_t *b = page->start; b < end; b += page->block_size) {
         refgc_object_t *o = (refgc_object_t *)b;
-        refgc_track_open(o, sizeof *o);
+        if (refgc_track_is_free(o)) continue;
         uint32_t bits = o->bits, rc = o->refcnt;
-        refgc_track_close(o, sizeof *o);
         if ((bits & (REFGC_OB_LIVE | REFGC_OB_DEAD)) == REFGC_OB_LIVE && rc != 0) w->fn(o, w->arg);
       }
     }

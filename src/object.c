@@ -412,29 +412,28 @@ bool refgc__object_check(const char *func, const refgc_object_t *o) {
                   func, (const void *)o);
     return false;
   }
+  bool freed = on_heap && refgc__opt.debug && !refgc_owns(o);
+  uint32_t bits = freed ? 0 : o->bits;
+  refgc_type_t *t = freed ? NULL : refgc__type_by_id(bits & REFGC_OB_TYPE_MASK);
+  if (!freed && !(bits & REFGC_OB_DEAD) && (bits & REFGC_OB_LIVE) && t) return true;
+  /* a report: only now is the allocation stack fetched */
   void *stack[32];
   int depth = on_heap ? refgc__debug_stack(o, stack, 32) : 0;
-  refgc_type_t *t = refgc__type_by_id(o->bits & REFGC_OB_TYPE_MASK);
-  if (on_heap && refgc__opt.debug && !refgc_owns(o)) {
+  if (freed) {
     refgc__report(REFGC_EBADOBJECT, func, o, 0, 0, stack, depth,
-                  "%s(%p): not a live object: its memory was freed (a %s, released earlier)",
-                  func, (const void *)o, t ? t->spec.name : "block");
-    return false;
-  }
-  if (o->bits & REFGC_OB_DEAD) {
+                  "%s(%p): not a live object: its memory was freed (an object released earlier)",
+                  func, (const void *)o);
+  } else if (bits & REFGC_OB_DEAD) {
     refgc__report(REFGC_EBADOBJECT, func, o, 0, 0, stack, depth,
                   "%s(%p): use of a released object: this %s was released earlier (its count "
                   "reached zero)",
                   func, (const void *)o, t ? t->spec.name : "object");
-    return false;
-  }
-  if (!(o->bits & REFGC_OB_LIVE) || !t) {
+  } else {
     refgc__report(REFGC_EBADOBJECT, func, o, 0, 0, stack, depth,
                   "%s(%p): not a live object (header %08x %08x: no object type there)", func,
-                  (const void *)o, (unsigned)o->refcnt, (unsigned)o->bits);
-    return false;
+                  (const void *)o, (unsigned)o->refcnt, (unsigned)bits);
   }
-  return true;
+  return false;
 }
 
 /* ---------------------------------------------------------------------------------------------

@@ -26,6 +26,8 @@
 #define refgc_track_usable(p, n) ASAN_UNPOISON_MEMORY_REGION((p), (n))
 /* ASan's shadow outlives munmap: clear it, or the next mapping there starts poisoned */
 #define refgc_track_unmap(p, n) ASAN_UNPOISON_MEMORY_REGION((p), (n))
+/* Whether the byte at `p` is poisoned: a free heap block (the collector's page walks skip it) */
+#define refgc_track_is_free(p) (__asan_address_is_poisoned(p) != 0)
 #define REFGC_TRACKING 1
 #elif defined(REFGC_VALGRIND)
 #include <valgrind/memcheck.h>
@@ -37,6 +39,7 @@
 #define refgc_track_fresh(p, n) VALGRIND_MAKE_MEM_NOACCESS((p), (n))
 #define refgc_track_usable(p, n) VALGRIND_MAKE_MEM_UNDEFINED((p), (n))
 #define refgc_track_unmap(p, n) ((void)(p), (void)(n))
+#define refgc_track_is_free(p) ((void)(p), 0)
 #define REFGC_TRACKING 1
 #else
 #define refgc_track_malloc(p, req, usable) ((void)(p), (void)(req), (void)(usable))
@@ -46,7 +49,17 @@
 #define refgc_track_fresh(p, n) ((void)(p), (void)(n))
 #define refgc_track_usable(p, n) ((void)(p), (void)(n))
 #define refgc_track_unmap(p, n) ((void)(p), (void)(n))
+#define refgc_track_is_free(p) ((void)(p), 0)
 #define REFGC_TRACKING 0
+#endif
+
+/* A function that peeks at bytes the heap keeps poisoned (a debug block's trailer and stack)
+ * without unpoisoning them: toggling the shadow would race with another thread peeking at
+ * the same block. */
+#if defined(REFGC_ASAN) && defined(__GNUC__)
+#define REFGC_NO_ASAN __attribute__((no_sanitize_address))
+#else
+#define REFGC_NO_ASAN
 #endif
 
 #endif /* REFGC_TRACK_H */

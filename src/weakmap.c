@@ -41,7 +41,7 @@ static wm_node_t **wm_slot(refgc_weakmap_t *m, const void *key, size_t len, uint
   for (size_t i = h & (m->cap - 1);; i = (i + 1) & (m->cap - 1)) {
     wm_node_t *n = m->slots[i];
     if (!n) return NULL;
-    if (n != WM_TOMB && n->hash == h && n->len == len && !memcmp(n->key, key, len))
+    if (n != WM_TOMB && n->hash == h && n->len == len && (!len || !memcmp(n->key, key, len)))
       return &m->slots[i];
   }
 }
