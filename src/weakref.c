@@ -130,11 +130,16 @@ static void weakref_traverse(refgc_object_t *self, refgc_visit_fn *visit, void *
   (void)arg;
 }
 
+/* Nothing to drop: a weak reference holds no strong reference. Having a clear hook makes a
+ * garbage weak reference collectable (the collector keeps objects without one). */
+static void weakref_clear(refgc_object_t *self) { (void)self; }
+
 static void weakref_type_init(void) {
   refgc_type_spec_t spec = {.version = REFGC_TYPE_SPEC_VERSION,
                             .name = "weakref",
                             .basic_size = sizeof(weakref_t),
                             .traverse = weakref_traverse,
+                            .clear = weakref_clear,
                             .release = weakref_release,
                             .freelist_max = 64};
   weakref_type = refgc_type_register(&spec);
