@@ -461,6 +461,8 @@ static void count_cands(refgc_tstate_t *ts, void *arg) {
 
 /* generation 0..2 from candidates; 3: exhaustive (every tracked object) */
 static long collect(int mode, refgc_gc_result_t *out) {
+  refgc_tstate_t *me = refgc__tstate();
+  if (me && me->hook_depth) return REFGC_EBUSY; /* from a finalizer, hook or callback */
   int expected = 0;
   if (!atomic_compare_exchange_strong(&collecting, &expected, 1)) return REFGC_EBUSY;
   refgc_gc_result_t r;
@@ -572,7 +574,7 @@ long refgc_collect(int generation, refgc_gc_result_t *out) {
 /* Called by refgc_new when this thread's young count (creations plus new candidates) reached
  * threshold 0. */
 void refgc__gc_maybe_collect(refgc_tstate_t *ts) {
-  if (!enabled || !threshold[0]) return;
+  if (!enabled || !threshold[0] || ts->hook_depth) return;
   if (atomic_load_explicit(&collecting, memory_order_relaxed)) return;
   /* with several threads using objects, only a program that serialises them may be collected
    * behind its back (refgc/gc.h, "Threads") */

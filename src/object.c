@@ -605,7 +605,9 @@ static void release_one(refgc_tstate_t *ts, refgc_object_t *o) {
   if (t->spec.finalize && !(o->bits & REFGC_OB_FINALIZED)) {
     o->bits |= REFGC_OB_FINALIZED;
     o->refcnt = 1;
+    ts->hook_depth++;
     t->spec.finalize(o);
+    ts->hook_depth--;
     if (o->refcnt != 1) {
       /* resurrected: the finalizer stored new references; drop the temporary one */
       o->refcnt--;
@@ -614,8 +616,10 @@ static void release_one(refgc_tstate_t *ts, refgc_object_t *o) {
     o->refcnt = 0;
   }
   if (o->bits & REFGC_OB_WEAKREFS) refgc__weakrefs_clear(ts, o);
+  ts->hook_depth++;
   if (t->spec.traverse && !(t->spec.flags & REFGC_TYPE_LEAF)) t->spec.traverse(o, release_visit, ts);
   if (t->spec.release) t->spec.release(o);
+  ts->hook_depth--;
   if (o->bits & REFGC_OB_TRACKED) {
     unsigned g = REFGC_OB_GEN(o->bits);
     if (g == 0 && ts->young_count) ts->young_count--;
@@ -660,7 +664,9 @@ void refgc__run_callbacks(refgc_tstate_t *ts) {
   ts->in_callbacks = 1;
   while (ts->ncbs) {
     pending_cb_t cb = ts->cbs[--ts->ncbs];
+    ts->hook_depth++;
     cb.cb(cb.weakref, cb.arg);
+    ts->hook_depth--;
     refgc_decref(cb.weakref);
   }
   ts->in_callbacks = 0;

@@ -372,6 +372,8 @@ struct refgc_tstate_s {
   size_t top, stack_cap;
   int releasing;
   int in_callbacks; /* running weak reference callbacks: nested releases leave theirs queued */
+  int hook_depth;   /* inside a finalizer, release or traverse hook or a callback: no
+                       collection may start on this thread */
   pending_cb_t *cbs; /* weak reference callbacks waiting for the release to finish */
   size_t ncbs, cbs_cap;
   unsigned fl_epoch;
