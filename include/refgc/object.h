@@ -189,9 +189,10 @@ static inline void refgc_incref(refgc_object_t *obj) {
 
 /** refgc_decref(): drop a reference to `obj` (not NULL). When the count reaches zero the
  * object is released at once: finalized (once), its weak references cleared, its references
- * dropped (without recursion on the C stack, however deep the structure), its release hook
- * run, and its memory freed or kept on its type's free list. Weak reference callbacks run
- * after that. */
+ * dropped (without recursion on the C stack, however deep the structure: objects waiting to
+ * be released go on a per-thread stack in the heap; only if that stack cannot grow for want
+ * of memory does the release recurse), its release hook run, and its memory freed or kept on
+ * its type's free list. Weak reference callbacks run after that. */
 static inline void refgc_decref(refgc_object_t *obj) {
   uint32_t c = obj->refcnt;
   if (__builtin_expect((int32_t)c <= 1 || refgc__object_checks, 0)) {
