@@ -34,6 +34,7 @@
  * No recursion: traversals push onto explicit stacks.
  */
 #include <errno.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -134,11 +135,13 @@ void refgc__gc_candidate(refgc_object_t *o) {
   refgc_tstate_t *ts = refgc__tstate();
   if (!ts || !vec_push(&ts->cands[0], o)) return; /* not buffered: retried at its next decref */
   o->bits |= REFGC_OB_BUFFERED;
+  ts->gc_budget--;
 }
 
 void refgc__gc_track_new(refgc_tstate_t *ts, refgc_object_t *o) {
   o->bits |= REFGC_OB_TRACKED; /* generation 0 */
   ts->young_count++;
+  ts->gc_budget--;
   ts->gen_delta[0]++;
 }
 
@@ -574,6 +577,8 @@ long refgc_collect(int generation, refgc_gc_result_t *out) {
 /* Called by refgc_new when this thread's young count (creations plus new candidates) reached
  * threshold 0. */
 void refgc__gc_maybe_collect(refgc_tstate_t *ts) {
+  /* whatever happens, the next look is threshold 0 creations or candidates away */
+  ts->gc_budget = (long)atomic_load_explicit(&refgc__gc_threshold0, memory_order_relaxed);
   if (!enabled || !threshold[0] || ts->hook_depth) return;
   if (atomic_load_explicit(&collecting, memory_order_relaxed)) return;
   /* with several threads using objects, only a program that serialises them may be collected
@@ -610,9 +615,15 @@ void refgc_gc_enable(void) { enabled = 1; }
 void refgc_gc_disable(void) { enabled = 0; }
 int refgc_gc_isenabled(void) { return enabled; }
 
+static void reset_budget(refgc_tstate_t *ts, void *arg) {
+  (void)arg;
+  ts->gc_budget = (long)atomic_load(&refgc__gc_threshold0);
+}
+
 void refgc_gc_set_threshold(size_t t0, size_t t1, size_t t2) {
   threshold[0] = t0;
-  atomic_store(&refgc__gc_threshold0, t0 ? t0 : SIZE_MAX);
+  atomic_store(&refgc__gc_threshold0, t0 ? (t0 > LONG_MAX ? LONG_MAX : t0) : LONG_MAX);
+  refgc__tstates_foreach(reset_budget, NULL);
   threshold[1] = t1 ? t1 : 1;
   threshold[2] = t2 ? t2 : 1;
 }

@@ -138,6 +138,7 @@ static refgc_tstate_t *ts_get(void) {
   ts = refgc_calloc(1, sizeof *ts);
   if (!ts) return NULL;
   ts->fl_epoch = atomic_load(&fl_epoch);
+  ts->gc_budget = (long)atomic_load_explicit(&refgc__gc_threshold0, memory_order_relaxed);
   pthread_mutex_lock(&ts_lock);
   ts->next = ts_all;
   if (ts_all) ts_all->prev = ts;
@@ -257,10 +258,7 @@ void refgc_freelists_clear(void) {
 static refgc_object_t *object_new(const refgc_type_t *type, size_t size, size_t nitems) {
   refgc_tstate_t *ts = ts_get();
   bool tracked = !(type->spec.flags & REFGC_TYPE_LEAF);
-  if (tracked && ts &&
-      refgc_unlikely(ts->young_count + ts->cands[0].n >=
-                     atomic_load_explicit(&refgc__gc_threshold0, memory_order_relaxed)))
-    refgc__gc_maybe_collect(ts);
+  if (tracked && ts && refgc_unlikely(ts->gc_budget <= 0)) refgc__gc_maybe_collect(ts);
   ts_type_t *tt = ts ? ts_type(ts, type->id) : NULL;
   size_t slot = type->is_var ? nitems : 0;
   refgc_object_t *o = NULL;
@@ -331,9 +329,7 @@ refgc_object_t *refgc_new(const refgc_type_t *type) {
   bool tracked = !(type->spec.flags & REFGC_TYPE_LEAF);
   if (refgc_unlikely(!ts || id >= ts->ntypes || refgc__object_checks || size > REFGC_SMALL_FAST_MAX ||
                      ts->fl_epoch != atomic_load_explicit(&fl_epoch, memory_order_relaxed) ||
-                     (tracked && ts->young_count + ts->cands[0].n >=
-                                     atomic_load_explicit(&refgc__gc_threshold0,
-                                                          memory_order_relaxed))))
+                     (tracked && ts->gc_budget <= 0)))
     return object_new(type, size, 0);
   ts_type_t *tt = &ts->types[id];
   refgc_object_t *o = tt->fl[0];
@@ -356,6 +352,7 @@ refgc_object_t *refgc_new(const refgc_type_t *type) {
   if (tracked) {
     o->bits |= REFGC_OB_TRACKED; /* generation 0 */
     ts->young_count++;
+    ts->gc_budget--;
     ts->gen_delta[0]++;
   }
   tt->created++;
@@ -475,7 +472,10 @@ void refgc__decref_slow(refgc_object_t *o) {
       return;
     }
   } while (!atomic_compare_exchange_weak(rc, &c, c - 1));
-  if (c == 1) refgc__release(o);
+  if (c == 1)
+    refgc__release(o);
+  else if ((o->bits & (REFGC_OB_TRACKED | REFGC_OB_BUFFERED)) == REFGC_OB_TRACKED)
+    refgc__gc_candidate(o); /* as the inline path does */
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -642,9 +642,12 @@ void refgc__release(refgc_object_t *o) {
                   (void *)o);
     return;
   }
-  release_push(ts, o);
-  if (ts->releasing) return; /* an outer release loop on this thread will get to it */
+  if (ts->releasing) {
+    release_push(ts, o); /* an outer release loop on this thread will get to it */
+    return;
+  }
   ts->releasing = 1;
+  release_one(ts, o);
   while (ts->top) release_one(ts, ts->stack[--ts->top]);
   ts->releasing = 0;
   if (refgc_unlikely(ts->stack_cap > 65536)) {
@@ -654,7 +657,7 @@ void refgc__release(refgc_object_t *o) {
     ts->stack_cap = 0;
   }
   /* weak reference callbacks, after the whole structure is gone; each may release more */
-  refgc__run_callbacks(ts);
+  if (ts->ncbs) refgc__run_callbacks(ts);
 }
 
 /* Callbacks may release objects whose weak references queue more callbacks: those run in
