@@ -131,9 +131,27 @@ static void set_frozen(refgc_object_t *o, bool on) {
 
 _Atomic size_t refgc__gc_threshold0 = 2000;
 
+static bool entry_valid(refgc_object_t *o);
+
+/* Drop the stale entries of a candidate buffer that grew while no collection ran. */
+static void cands_compact(refgc_ptrvec_t *v) {
+  size_t k = 0;
+  for (size_t i = 0; i < v->n; i++)
+    if (entry_valid(v->v[i]) && (v->v[i]->bits & REFGC_OB_BUFFERED)) v->v[k++] = v->v[i];
+  v->n = k;
+}
+
 void refgc__gc_candidate(refgc_object_t *o) {
+  /* garbage the collector is breaking up is not a root of anything */
+  if (o->bits & REFGC_OB_GARBAGE) return;
   refgc_tstate_t *ts = refgc__tstate();
-  if (!ts || !vec_push(&ts->cands[0], o)) return; /* not buffered: retried at its next decref */
+  if (!ts) return;
+  if (refgc_unlikely(ts->cands[0].n >= ts->cands_compact_at)) {
+    /* no collection emptied the buffer (collection off, or paused): keep it to live entries */
+    cands_compact(&ts->cands[0]);
+    ts->cands_compact_at = ts->cands[0].n * 2 > 65536 ? ts->cands[0].n * 2 : 65536;
+  }
+  if (!vec_push(&ts->cands[0], o)) return; /* not buffered: retried at its next decref */
   o->bits |= REFGC_OB_BUFFERED;
   ts->gc_budget--;
 }
@@ -224,9 +242,22 @@ static void add_if_tracked(refgc_object_t *o, void *arg) {
   if ((o->bits & REFGC_OB_TRACKED) && !refgc_is_immortal(o) && !is_frozen(o)) set_add(o);
 }
 
-/* Take the candidates of generations 0..`max` of one thread: stale entries are dropped, a
- * candidate that has since become older than `max` moves to its generation's buffer, the
- * others join S. */
+static void traverse(refgc_object_t *o, refgc_visit_fn *visit, void *arg);
+
+/* Whether `o` refers to any tracked object: one that refers to none cannot be part of a cycle
+ * now (a cycle formed later makes a candidate of its own when it becomes garbage). */
+static void probe_tracked(refgc_object_t *child, void *arg) {
+  if (child && (child->bits & REFGC_OB_TRACKED) && !refgc_is_immortal(child)) *(bool *)arg = true;
+}
+static bool has_tracked_child(refgc_object_t *o) {
+  bool any = false;
+  traverse(o, probe_tracked, &any);
+  return any;
+}
+
+/* Take the candidates of generations 0..`max` of one thread: stale entries are dropped, as are
+ * candidates that refer to no tracked object; a candidate that has since become older than
+ * `max` moves to its generation's buffer; the others join S. */
 static void take_cands(refgc_tstate_t *ts, void *arg) {
   unsigned max = *(unsigned *)arg;
   for (unsigned k = 0; k <= max; k++) {
@@ -241,6 +272,10 @@ static void take_cands(refgc_tstate_t *ts, void *arg) {
       unsigned g = REFGC_OB_GEN(o->bits);
       if (g > max) {
         if (!vec_push(&ts->cands[g], o)) o->bits &= ~REFGC_OB_BUFFERED;
+        continue;
+      }
+      if (!has_tracked_child(o)) {
+        o->bits &= ~REFGC_OB_BUFFERED;
         continue;
       }
       set_add(o);
@@ -261,16 +296,22 @@ static void drop_cands(refgc_tstate_t *ts, void *arg) {
 }
 
 /* Closure: add every tracked object reachable from the members, except objects older than
- * `closure_max`: those are the barrier (their references count as external). */
+ * `closure_max`: those are the barrier (their references count as external). An older object
+ * the set refers to becomes a candidate of its own generation: a garbage cycle through the set
+ * and older objects must cross the barrier at such a reference, so the older collection that
+ * starts from it will see the whole cycle. (Keeping the set's own candidates instead would
+ * keep almost all of them: most sets refer to something older.) */
 static unsigned closure_max;
-static bool barrier_hit;
+static refgc_tstate_t *closure_ts;
 static void visit_closure(refgc_object_t *child, void *arg) {
   (void)arg;
   if (!child || (child->bits & REFGC_OB_INSET) || !(child->bits & REFGC_OB_TRACKED) ||
       refgc_is_immortal(child) || !refgc__is_object_block(child) || is_frozen(child))
     return;
-  if (REFGC_OB_GEN(child->bits) > closure_max) {
-    barrier_hit = true;
+  unsigned g = REFGC_OB_GEN(child->bits);
+  if (g > closure_max) {
+    if (!(child->bits & REFGC_OB_BUFFERED) && vec_push(&closure_ts->cands[g], child))
+      child->bits |= REFGC_OB_BUFFERED;
     return;
   }
   set_add(child);
@@ -326,7 +367,8 @@ static void visit_mark(refgc_object_t *child, void *arg) {
  * references). */
 static void trial_deletion(refgc_object_t **v, size_t n, uint32_t member, uint32_t extra) {
   trial_t t = {member};
-  for (size_t i = 0; i < n; i++) v[i]->refcnt -= extra;
+  if (extra)
+    for (size_t i = 0; i < n; i++) v[i]->refcnt -= extra;
   for (size_t i = 0; i < n; i++) traverse(v[i], visit_subtract, &t);
   /* roots first (counts above zero now), before marking adds references back */
   stack.n = 0;
@@ -351,7 +393,8 @@ static void trial_deletion(refgc_object_t **v, size_t n, uint32_t member, uint32
     for (size_t i = 0; i < n; i++)
       if (!(v[i]->bits & REFGC_OB_REACH)) traverse(v[i], visit_restore, &t);
   }
-  for (size_t i = 0; i < n; i++) v[i]->refcnt += extra;
+  if (extra)
+    for (size_t i = 0; i < n; i++) v[i]->refcnt += extra;
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -371,9 +414,13 @@ static void handle_unreachable(refgc_object_t **u, size_t n, refgc_gc_result_t *
   }
   /* 1. weak references: cleared; callbacks for those that are not garbage themselves */
   refgc_tstate_t *ts = refgc__tstate();
+  bool user_code = false; /* did anything run that could have resurrected a member? */
   for (size_t i = 0; i < n; i++)
     if (u[i]->bits & REFGC_OB_WEAKREFS) refgc__weakrefs_clear(ts, u[i]);
-  refgc__run_callbacks(ts);
+  if (ts->ncbs) {
+    user_code = true;
+    refgc__run_callbacks(ts);
+  }
   /* 2. finalizers, once per object */
   for (size_t i = 0; i < n; i++) {
     refgc_object_t *o = u[i];
@@ -381,11 +428,13 @@ static void handle_unreachable(refgc_object_t **u, size_t n, refgc_gc_result_t *
     if (t && t->spec.finalize && !(o->bits & REFGC_OB_FINALIZED)) {
       o->bits |= REFGC_OB_FINALIZED;
       t->spec.finalize(o);
+      user_code = true;
     }
   }
-  /* 3. resurrection: a member now referenced from outside U, and all it reaches, survives */
+  /* 3. resurrection: a member now referenced from outside U, and all it reaches, survives
+   * (nothing can have changed if no finalizer or callback ran) */
   for (size_t i = 0; i < n; i++) u[i]->bits &= ~REFGC_OB_REACH;
-  trial_deletion(u, n, REFGC_OB_GARBAGE, 1);
+  if (user_code) trial_deletion(u, n, REFGC_OB_GARBAGE, 1);
   size_t keep = 0;
   for (size_t i = 0; i < n; i++) {
     refgc_object_t *o = u[i];
@@ -451,9 +500,28 @@ static void vec_trim(refgc_ptrvec_t *v, size_t keep_cap) {
 }
 
 static void reset_counts(refgc_tstate_t *ts, void *arg) {
-  (void)arg;
+  bool trim = *(bool *)arg;
   ts->young_count = 0;
-  for (int k = 0; k < 3; k++) vec_trim(&ts->cands[k], 65536);
+  if (trim)
+    for (int k = 0; k < 3; k++) vec_trim(&ts->cands[k], 65536);
+}
+
+/* The working arrays are kept between collections (regrowing them each time cost a quarter of
+ * a collection); they are trimmed once eight collections in a row used under 1/8 of them. */
+static size_t recent_max;
+static unsigned small_runs;
+static bool should_trim(size_t used) {
+  if (used > recent_max) recent_max = used;
+  if (set.cap > 65536 && used < set.cap / 8) {
+    if (++small_runs >= 8) {
+      small_runs = 0;
+      recent_max = used;
+      return true;
+    }
+  } else {
+    small_runs = 0;
+  }
+  return false;
 }
 
 static size_t cands_count[3];
@@ -483,7 +551,7 @@ static long collect(int mode, refgc_gc_result_t *out) {
   /* build S */
   set.n = 0;
   set_oom = false;
-  barrier_hit = false;
+  closure_ts = self;
   if (mode == 3) {
     walk_all(add_if_tracked, NULL);
     refgc__tstates_foreach(drop_cands, NULL);
@@ -509,9 +577,8 @@ static long collect(int mode, refgc_gc_result_t *out) {
   /* trial deletion over S */
   trial_deletion(set.v, set.n, REFGC_OB_INSET, 0);
 
-  /* survivors are promoted; candidates among them stay candidates, one generation older,
-   * if S stopped at older objects (a cycle through those can only be found by an older
-   * collection); the unreachable are gathered at the front of S */
+  /* survivors are promoted and stop being candidates (the barrier crossings were recorded
+   * as candidates of their generations); the unreachable are gathered at the front of S */
   size_t nu = 0;
   unsigned target = gen == 0 ? 1 : 2;
   for (size_t i = 0; i < set.n; i++) {
@@ -525,21 +592,22 @@ static long collect(int mode, refgc_gc_result_t *out) {
         self->gen_delta[target]++;
         o->bits = (o->bits & ~REFGC_OB_GEN_MASK) | (target << REFGC_OB_GEN_SHIFT);
       }
-      if (o->bits & REFGC_OB_BUFFERED) {
-        if (!barrier_hit || !vec_push(&self->cands[target], o)) o->bits &= ~REFGC_OB_BUFFERED;
-      }
+      o->bits &= ~REFGC_OB_BUFFERED;
     } else {
       o->bits &= ~REFGC_OB_BUFFERED; /* garbage: its entry is gone */
       set.v[nu++] = o;
     }
   }
-  refgc__tstates_foreach(reset_counts, NULL);
+  bool trim = should_trim(set.n);
+  refgc__tstates_foreach(reset_counts, &trim);
   r.unreachable = nu;
 
   if (nu) handle_unreachable(set.v, nu, &r);
   set.n = 0;
-  vec_trim(&set, 65536);
-  vec_trim(&stack, 65536);
+  if (trim) {
+    vec_trim(&set, 65536);
+    vec_trim(&stack, 65536);
+  }
 
   r.seconds = now_s() - t0;
   refgc_gc_gen_stats_t *st = &gen_stats[gen];

@@ -139,6 +139,7 @@ static refgc_tstate_t *ts_get(void) {
   if (!ts) return NULL;
   ts->fl_epoch = atomic_load(&fl_epoch);
   ts->gc_budget = (long)atomic_load_explicit(&refgc__gc_threshold0, memory_order_relaxed);
+  ts->cands_compact_at = 65536;
   pthread_mutex_lock(&ts_lock);
   ts->next = ts_all;
   if (ts_all) ts_all->prev = ts;

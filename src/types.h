@@ -386,6 +386,7 @@ struct refgc_tstate_s {
                               the generation they were last examined at */
   size_t young_count;      /* tracked objects created on this thread since the last
                               collection (net of releases of generation-0 objects) */
+  size_t cands_compact_at; /* candidates[0] size at which stale entries are dropped */
   long gc_budget;          /* tracked creations and candidates left before this thread next
                               considers a collection (reset to threshold 0 every time) */
   int64_t gen_delta[3];   /* this thread's changes to the per-generation object counts */

@@ -2,34 +2,39 @@
  *
  * model_random_ops is the main piece: random programs (create, link any object to any object,
  * unlink, drop and take program references, weak references with and without callbacks that
- * may themselves be owned by garbage, finalizers that resurrect, explicit collections of every
- * generation and automatic ones with small thresholds) run against an independent model: the
- * graph with edge multiplicity, the program's references and the resurrection list. The model
- * predicts every reference-counting release exactly (finalizers, resurrections, weak reference
- * clearing and callbacks), and after every collection it checks what the collector did against
- * reachability in the model:
+ * may themselves be owned by garbage, finalizers that resurrect their object or another one,
+ * freezing and unfreezing, explicit collections of every generation and automatic ones with
+ * small thresholds) run against an independent model: the graph with edge multiplicity, the
+ * program's references and the resurrection list. The model predicts every reference-counting
+ * release exactly (finalizers, resurrections, weak reference clearing and callbacks), and after
+ * every collection it checks what the collector did against reachability in the model:
  *   - soundness (every collection): nothing the program can reach was finalized, cleared,
- *     released or had its weak references cleared; every surviving object is intact (magic, id,
- *     fields) and its count is exactly program references + references from live objects;
- *   - completeness (explicit refgc_collect(2)): everything unreachable is gone, except what a
- *     finalizer resurrected and what that reaches, which survives intact; every finalizer of the
- *     garbage ran once; weak references to the garbage read NULL; weak references that were
- *     garbage themselves got no callback; the PEP 442 order (callbacks, finalizers, clear hooks,
- *     releases) holds; the result's figures match the model.
+ *     released or had its weak references cleared, and nothing a frozen object reaches was
+ *     cleared; every surviving object is intact (magic, id, fields, generation) and its count is
+ *     exactly program references + references from live objects; introspection agrees (tracked
+ *     objects, referrers, referents, the frozen count);
+ *   - completeness (explicit refgc_collect(2)): everything unreachable from the program and
+ *     from frozen objects is gone, except what a finalizer resurrected and what that reaches,
+ *     which survives intact; every finalizer of the garbage ran once; weak references to the
+ *     garbage read NULL; weak references that were garbage themselves got no callback; the
+ *     PEP 442 order (callbacks, finalizers, clear hooks, releases) holds; the result's figures
+ *     match the model.
  * Young and middle collections (explicit or automatic) only need to be sound: what they found
- * is inferred from the hooks' logs and checked for consistency.
+ * is inferred from the hooks' logs and checked for consistency. 2,000,000 operations by default
+ * (times --scale), in rounds of different thresholds and population sizes; the seed is printed.
  *
- * The other cases each check one documented behaviour (resurrection, finalizers in cycles,
- * weak reference callbacks that allocate, reentrancy, freeze, DEBUG_SAVEALL and uncollectable
- * objects, 10-million-object rings on a 256 KiB stack, introspection, candidate roots and
- * generations, the threading rule).
+ * The other cases each check one documented behaviour: resurrection; finalizers in cycles;
+ * automatic collection while a reference-counting release runs; weak reference callbacks that
+ * allocate; garbage weak references; reentrancy (from every hook and another thread, inside a
+ * collection and outside one); callback order when a callback allocates; freeze; DEBUG_SAVEALL
+ * and uncollectable objects; 10-million-object rings on a 256 KiB stack (1 million under
+ * ASan); introspection; candidate roots and generations; the threading rule; large objects;
+ * other threads' garbage; the candidate-root cases again in a REFGC_DEBUG=1 child process; a
+ * collection that runs out of memory; thresholds; DEBUG_STATS; weak references made by
+ * finalizers; immortal and static objects.
  *
  * Checks that fail inside a hook (which must not longjmp out of the library) are recorded and
  * reported by the case when the library returns.
- *
- * REFGC_TEST_GC_TOLERATE_WEAKREF_GARBAGE=1 in the environment lets model_random_ops go on past
- * a known defect (weak reference objects owned by garbage end up on the garbage list instead of
- * being freed; see the case weakref_owned_by_garbage_is_freed), so that it can look for others.
  */
 #define _POSIX_C_SOURCE 200809L /* pthread_attr_setstacksize, clock_gettime under -std=c11 */
 #include <pthread.h>
@@ -40,8 +45,13 @@
 #include <string.h>
 #include <time.h>
 
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include "refgc.h"
 #include "test.h"
+
+extern char **environ;
 
 /* ---- build flavour ------------------------------------------------------------------------ */
 
@@ -214,7 +224,8 @@ typedef struct mobj_s {
   uint8_t resurrect;  /* K_FIN: its finalizer resurrects it (1) or its first referent (2) */
   uint8_t has_cb;     /* K_WEAK */
   uint8_t fin_model;  /* K_FIN: its finalizer has run (the model's view) */
-  uint8_t cleared_now, cb_now, glist; /* scratch during a reconciliation */
+  uint8_t cleared_now, cb_now; /* scratch during a reconciliation */
+  uint8_t frozen;     /* frozen by refgc_gc_freeze (the model's view) */
   uint8_t cb_expect;  /* scratch: a callback may run in this refcount step */
   uint32_t prog;      /* program references */
   uint32_t mcount;    /* expected count: prog + references from live objects */
@@ -223,7 +234,8 @@ typedef struct mobj_s {
   int32_t wr_first;   /* first live weak reference whose target this is */
   int32_t wr_next;    /* K_WEAK: next in its target's list */
   int32_t live_idx;
-  uint32_t r0, r1; /* reachability marks */
+  uint32_t r0, r1, rx; /* reachability marks */
+  int32_t t0;           /* K_WEAK: the target before the collection being reconciled */
   /* what the hooks saw */
   uint32_t fin_runs, rel_runs, cb_runs, clr_runs;
 } mobj;
@@ -248,10 +260,12 @@ static struct {
   test_rng_t hrng; /* hooks' random numbers */
   long junk_made, junk_freed, junk_made_in_gc;
   size_t weak_base; /* weak references alive before the round */
-  int tolerate;     /* REFGC_TEST_GC_TOLERATE_WEAKREF_GARBAGE */
-  long glisted;     /* weak references taken off the garbage list (tolerated defect) */
+  int frozen_active;
+  long frozen_junk;    /* junk alive when frozen (garbage that stays while frozen) */
+  size_t frozen_other; /* tracked objects frozen that are not the model's */
+  size_t tracked_other; /* tracked objects alive that are not the model's */
   /* statistics */
-  long n_collect[3], n_auto, n_fin, n_res, n_rel, n_cb, n_weak, n_created;
+  long n_collect[3], n_auto, n_fin, n_res, n_rel, n_cb, n_weak, n_created, n_freeze;
   size_t max_live;
   double sum_live;
 } M;
@@ -600,18 +614,18 @@ static void m_cascade(void) {
   }
 }
 
-/* Reachability from the program's references, marks in field r0 or r1 (`which`). */
-static uint32_t m_reach(int which) {
+/* Reachability from the program's references (and, `with_frozen`, from every frozen object:
+ * what no collection may free), marks in field r0, r1 or rx (`which` 0, 1, 2). */
+static uint32_t *m_mark(mobj *o, int which) { return which == 0 ? &o->r0 : which == 1 ? &o->r1 : &o->rx; }
+
+static uint32_t m_reach(int which, int with_frozen) {
   uint32_t e = ++M.epoch;
   M.bfs.n = 0;
   for (size_t i = 0; i < M.live.n; i++) {
     int32_t id = M.live.v[i];
     mobj *o = MO(id);
-    if (o->prog || o->glist) {
-      if (which == 0)
-        o->r0 = e;
-      else
-        o->r1 = e;
+    if (o->prog || (with_frozen && o->frozen)) {
+      *m_mark(o, which) = e;
       ivec_push(&M.bfs, id);
     }
   }
@@ -629,8 +643,7 @@ static uint32_t m_reach(int which) {
       nk = M.res.n;
     }
     for (size_t i = 0; i < nk; i++) {
-      mobj *c = MO(list[i]);
-      uint32_t *mark = which == 0 ? &c->r0 : &c->r1;
+      uint32_t *mark = m_mark(MO(list[i]), which);
       if (*mark != e) {
         *mark = e;
         ivec_push(&M.bfs, list[i]);
@@ -641,6 +654,28 @@ static uint32_t m_reach(int which) {
 }
 
 /* -- checks ---------------------------------------------------------------------------------- */
+
+/* Two id lists equal as sets (each id at most once in either). */
+static void m_same_set(const ivec *got, const ivec *want, const char *what) {
+  M.tmp.n = M.tmp2.n = 0;
+  for (size_t i = 0; i < got->n; i++) ivec_push(&M.tmp, got->v[i]);
+  for (size_t i = 0; i < want->n; i++) ivec_push(&M.tmp2, want->v[i]);
+  if (M.tmp.n) qsort(M.tmp.v, M.tmp.n, sizeof *M.tmp.v, cmp_i32);
+  if (M.tmp2.n) qsort(M.tmp2.v, M.tmp2.n, sizeof *M.tmp2.v, cmp_i32);
+  size_t i = 0, j = 0;
+  while (i < M.tmp.n || j < M.tmp2.n) {
+    if (i < M.tmp.n && j < M.tmp2.n && M.tmp.v[i] == M.tmp2.v[j]) {
+      i++;
+      j++;
+    } else if (j == M.tmp2.n || (i < M.tmp.n && M.tmp.v[i] < M.tmp2.v[j])) {
+      TEST_FAIL("%s: object %d (kind %d) unexpected (%zu seen, %zu expected)", what, M.tmp.v[i],
+                M.tmp.v[i] >= 0 ? MO(M.tmp.v[i])->kind : -1, M.tmp.n, M.tmp2.n);
+    } else {
+      TEST_FAIL("%s: object %d (kind %d) expected but not seen (%zu seen, %zu expected)", what,
+                M.tmp2.v[j], MO(M.tmp2.v[j])->kind, M.tmp.n, M.tmp2.n);
+    }
+  }
+}
 
 static void m_check_reslist(void) {
   mres *r = M.res_p;
@@ -681,6 +716,9 @@ static void m_check_object(int32_t id) {
                   (void *)want, o->slot[k]);
     }
     if (o->kind == K_FIN) ASSERT_EQ(refgc_is_finalized(o->p), o->fin_model);
+    int g = refgc_gc_generation(o->p);
+    if (o->frozen ? g != 3 : (g < 0 || g > 2))
+      TEST_FAIL("object %d: generation %d (%s)", id, g, o->frozen ? "frozen" : "not frozen");
     ASSERT_EQ(o->fin_runs, o->fin_model);
     ASSERT_EQ(o->rel_runs, 0);
     ASSERT_EQ(o->clr_runs, 0);
@@ -696,11 +734,71 @@ static void m_check_object(int32_t id) {
   }
 }
 
-static void m_check_all(void) {
-  size_t nplain = 0, nfin = 0, nweak = 0;
+static int m_count_visitor(refgc_object_t *o, void *arg) {
+  (void)o;
+  (*(size_t *)arg)++;
+  return 0;
+}
+
+/* The id of a model object that can hold references, from its address. */
+static int32_t m_id_of_holder(refgc_object_t *p) {
+  if (M.res_p && p == &M.res_p->ob) return M.res_id;
+  if (!is_mnode(p)) return -1;
+  mnode *n = (mnode *)p;
+  if (n->magic != M_MAGIC || n->id >= M.n || MO((int32_t)n->id)->p != p) return -1;
+  return (int32_t)n->id;
+}
+
+static int m_referrer_visitor(refgc_object_t *o, void *arg) {
+  ivec *v = arg;
+  ivec_push(v, m_id_of_holder(o));
+  return 0;
+}
+
+/* refgc_gc_get_referrers and refgc_gc_get_referents of `id` against the model. */
+static void m_check_referrers(int32_t id) {
+  mobj *x = MO(id);
+  ivec want = {0, 0, 0}, got = {0, 0, 0};
+  for (size_t i = 0; i < M.live.n; i++) {
+    int32_t h = M.live.v[i];
+    mobj *o = MO(h);
+    int refers = 0;
+    if (o->kind == K_PLAIN || o->kind == K_FIN) {
+      for (int k = 0; k < MK; k++) refers |= o->slot[k] == id;
+    } else if (o->kind == K_RES) {
+      for (size_t j = 0; j < M.res.n; j++) refers |= M.res.v[j] == id;
+    }
+    if (refers) ivec_push(&want, h);
+  }
+  size_t n = refgc_gc_get_referrers(x->p, m_referrer_visitor, &got);
+  ASSERT_EQ(n, got.n);
+  ivec sg = got, sw = want;
+  m_same_set(&sg, &sw, "refgc_gc_get_referrers");
+  free(got.v);
+  free(want.v);
+  size_t kids = 0;
+  if (x->kind == K_PLAIN || x->kind == K_FIN) {
+    for (int k = 0; k < MK; k++) kids += x->slot[k] >= 0;
+  } else if (x->kind == K_RES) {
+    kids = M.res.n;
+  }
+  size_t visited = 0;
+  ASSERT_EQ(refgc_gc_get_referents(x->p, m_count_visitor, &visited), kids);
+  ASSERT_EQ(visited, kids);
+}
+
+static size_t m_tracked_objects(void) {
+  size_t n = 0;
+  refgc_gc_get_objects(-1, m_count_visitor, &n);
+  return n;
+}
+
+static void m_check_all(int introspect) {
+  size_t nplain = 0, nfin = 0, nweak = 0, nfrozen = 0;
   for (size_t i = 0; i < M.live.n; i++) {
     int32_t id = M.live.v[i];
     m_check_object(id);
+    nfrozen += MO(id)->frozen;
     switch (MO(id)->kind) {
       case K_PLAIN: nplain++; break;
       case K_FIN: nfin++; break;
@@ -714,7 +812,11 @@ static void m_check_all(void) {
   ASSERT_EQ(type_live(weakref_type()), M.weak_base + nweak);
   ASSERT_EQ(type_live(T_mres), M.res_p ? 1 : 0);
   ASSERT_EQ(type_live(T_junk), (size_t)(M.junk_made - M.junk_freed));
-  if (!M.tolerate) ASSERT_EQ(refgc_gc_garbage_count(), 0);
+  ASSERT_EQ(refgc_gc_garbage_count(), 0);
+  ASSERT_EQ(refgc_gc_get_freeze_count(),
+            M.frozen_active ? nfrozen + (size_t)M.frozen_junk + M.frozen_other : 0);
+  if (introspect)
+    ASSERT_EQ(m_tracked_objects(), M.tracked_other + M.live.n + (size_t)(M.junk_made - M.junk_freed));
   ASSERT_HOOKS_OK();
 }
 
@@ -722,28 +824,6 @@ static void m_logs_clear(void) {
   M.fin.n = M.fin_seq.n = M.rel.n = M.rel_seq.n = M.cb.n = M.cb_seq.n = M.clr.n = M.clr_seq.n = 0;
   M.resl.n = 0;
   M.exp_fin.n = M.exp_rel.n = M.exp_cb.n = M.exp_res.n = 0;
-}
-
-/* Two id lists equal as sets (each id at most once in either). */
-static void m_same_set(const ivec *got, const ivec *want, const char *what) {
-  M.tmp.n = M.tmp2.n = 0;
-  for (size_t i = 0; i < got->n; i++) ivec_push(&M.tmp, got->v[i]);
-  for (size_t i = 0; i < want->n; i++) ivec_push(&M.tmp2, want->v[i]);
-  if (M.tmp.n) qsort(M.tmp.v, M.tmp.n, sizeof *M.tmp.v, cmp_i32);
-  if (M.tmp2.n) qsort(M.tmp2.v, M.tmp2.n, sizeof *M.tmp2.v, cmp_i32);
-  size_t i = 0, j = 0;
-  while (i < M.tmp.n || j < M.tmp2.n) {
-    if (i < M.tmp.n && j < M.tmp2.n && M.tmp.v[i] == M.tmp2.v[j]) {
-      i++;
-      j++;
-    } else if (j == M.tmp2.n || (i < M.tmp.n && M.tmp.v[i] < M.tmp2.v[j])) {
-      TEST_FAIL("%s: object %d (kind %d) unexpected (%zu seen, %zu expected)", what, M.tmp.v[i],
-                MO(M.tmp.v[i])->kind, M.tmp.n, M.tmp2.n);
-    } else {
-      TEST_FAIL("%s: object %d (kind %d) expected but not seen (%zu seen, %zu expected)", what,
-                M.tmp2.v[j], MO(M.tmp2.v[j])->kind, M.tmp.n, M.tmp2.n);
-    }
-  }
 }
 
 /* After a step in which no collection ran: the model's prediction of reference counting,
@@ -785,18 +865,29 @@ static void m_reconcile_refcount(void) {
 
 /* After a step in which one or more collections ran (the model still shows the state before
  * them). `explicit2`: an explicit refgc_collect(2), which must be complete; `res`: its
- * result; `junk_before`: junk alive before it (all garbage). */
+ * result; `junk_before`: junk alive before it (all garbage).
+ *
+ * G0: what the program cannot reach. U (explicit2): G0 less what a frozen object reaches,
+ * exactly what refgc_collect(2) must find. Any collection finds a part of U only: an object a
+ * frozen object or the program reaches is never cleared, and its weak references stay. */
 static void m_reconcile_collection(int explicit2, const refgc_gc_result_t *res,
                                    long junk_before) {
   ASSERT_HOOKS_OK();
   ASSERT(!M.in_gc);
   ASSERT(M.work.n == 0);
-  uint32_t e0 = m_reach(0);
+  uint32_t e0 = m_reach(0, 0);
+  uint32_t ex = m_reach(2, 1);
+#define IN_U(o) ((o)->rx != ex)
   M.g0.n = 0;
-  for (size_t i = 0; i < M.live.n; i++)
-    if (MO(M.live.v[i])->r0 != e0) ivec_push(&M.g0, M.live.v[i]);
+  size_t nu = 0;
+  for (size_t i = 0; i < M.live.n; i++) {
+    mobj *o = MO(M.live.v[i]);
+    if (o->r0 != e0) ivec_push(&M.g0, M.live.v[i]);
+    nu += IN_U(o);
+    if (o->kind == K_WEAK) o->t0 = o->target;
+  }
 
-  /* finalizers: only garbage, once each; resurrections in the order they ran */
+  /* finalizers: only garbage, once each */
   for (size_t i = 0; i < M.fin.n; i++) {
     int32_t id = M.fin.v[i];
     mobj *o = MO(id);
@@ -805,6 +896,7 @@ static void m_reconcile_collection(int explicit2, const refgc_gc_result_t *res,
     if (o->fin_model || o->fin_runs != 1) TEST_FAIL("finalizer of object %d ran twice", id);
     o->fin_model = 1;
   }
+  /* what they stored in the resurrection list, in the order they ran */
   for (size_t i = 0; i < M.resl.n; i++) {
     int32_t id = M.resl.v[i];
     if (!MO(id)->alive) TEST_FAIL("a finalizer stored released object %d", id);
@@ -812,12 +904,15 @@ static void m_reconcile_collection(int explicit2, const refgc_gc_result_t *res,
     MO(id)->mcount++;
   }
   M.n_res += (long)M.resl.n;
-  /* clear hooks: only garbage, and a cleared object is released */
+  /* clear hooks: only the collector's garbage, and a cleared object is released */
   for (size_t i = 0; i < M.clr.n; i++) {
     int32_t id = M.clr.v[i];
     mobj *o = MO(id);
     if (!o->alive) TEST_FAIL("clear hook ran on released object %d", id);
     if (o->r0 == e0) TEST_FAIL("clear hook ran on object %d, which the program can reach", id);
+    if (!IN_U(o))
+      TEST_FAIL("clear hook ran on object %d, which is %s", id,
+                o->frozen ? "frozen" : "reachable from a frozen object");
     if (o->rel_runs != 1) TEST_FAIL("object %d was cleared but not released", id);
   }
   /* releases: only garbage */
@@ -828,6 +923,7 @@ static void m_reconcile_collection(int explicit2, const refgc_gc_result_t *res,
     if (o->r0 == e0) TEST_FAIL("object %d released although the program can reach it", id);
   }
   /* callbacks: only for weak references whose referent was garbage */
+  M.tmp.n = 0; /* sequence numbers of callbacks for referents in U */
   for (size_t i = 0; i < M.cb.n; i++) {
     int32_t id = M.cb.v[i];
     mobj *w = MO(id);
@@ -836,50 +932,32 @@ static void m_reconcile_collection(int explicit2, const refgc_gc_result_t *res,
     if (w->target < 0) TEST_FAIL("callback of weak reference %d, already cleared before", id);
     if (MO(w->target)->r0 == e0)
       TEST_FAIL("callback of weak reference %d ran while its referent %d is reachable", id, w->target);
+    if (IN_U(MO(w->target))) ivec_push(&M.tmp, M.cb_seq.v[i]);
     w->cb_now = 1;
   }
   /* apply the releases */
   for (size_t i = 0; i < M.rel.n; i++) m_free(M.rel.v[i], 0);
   M.work.n = 0; /* counts that reached zero are checked below */
-  /* the garbage list: nothing should be there (uncollectable objects would need a type
-   * without a clear hook; every type here has one) */
-  size_t gl = refgc_gc_garbage_count();
-  if (gl && !M.tolerate)
-    TEST_FAIL("%zu object(s) on the garbage list after a collection (the first a %s): weak "
-              "references owned by garbage are kept as uncollectable instead of freed",
-              gl, refgc_type_name(refgc_type_of(refgc_gc_garbage_at(0))));
-  for (size_t g = 0; g < gl; g++) {
-    refgc_object_t *p = refgc_gc_garbage_at(g);
-    int32_t found = -1;
-    for (size_t i = 0; i < M.live.n && found < 0; i++)
-      if (MO(M.live.v[i])->p == p) found = M.live.v[i];
-    if (found < 0) TEST_FAIL("unknown object %p on the garbage list", (void *)p);
-    mobj *o = MO(found);
-    ASSERT_EQ(o->kind, K_WEAK);
-    ASSERT(o->r0 != e0);
-    o->glist = 1;
-    o->mcount++;
-  }
+  if (refgc_gc_garbage_count())
+    TEST_FAIL("%zu object(s) on the garbage list after a collection (the first a %s); every "
+              "type here has a clear hook", refgc_gc_garbage_count(),
+              refgc_type_name(refgc_type_of(refgc_gc_garbage_at(0))));
   /* weak references whose last reference went with the garbage were released too */
-  size_t survivors = 0, glisted = 0;
+  size_t survivors = 0;
   for (size_t i = 0; i < M.g0.n; i++) {
     int32_t id = M.g0.v[i];
     mobj *o = MO(id);
     if (!o->alive) continue;
-    if (o->glist) {
-      glisted++;
-      continue;
-    }
     if (o->mcount == 0) {
       if (o->kind != K_WEAK)
         TEST_FAIL("object %d (kind %d) lost every reference in a collection but was not released", id, o->kind);
-      if (explicit2 && o->cb_now)
+      if (explicit2 && IN_U(o) && o->cb_now)
         TEST_FAIL("weak reference %d was garbage but its callback ran", id);
       o->cb_now = o->cleared_now = 0;
       m_free(id, 0);
       continue;
     }
-    survivors++;
+    survivors += IN_U(o);
   }
   /* every live weak reference: NULL exactly when the collection cleared it */
   for (size_t i = 0; i < M.live.n; i++) {
@@ -892,12 +970,15 @@ static void m_reconcile_collection(int explicit2, const refgc_gc_result_t *res,
       if (!got) {
         if (t->r0 == e0)
           TEST_FAIL("weak reference %d to reachable object %d was cleared", id, w->target);
+        if (!IN_U(t))
+          TEST_FAIL("weak reference %d to object %d (%s, alive) was cleared", id, w->target,
+                    t->frozen ? "frozen" : "reachable from a frozen object");
         m_weak_unlink(id);
         w->cleared_now = 1;
       } else {
         if (got != t->p) TEST_FAIL("weak reference %d reads %p, not its referent %p", id, (void *)got, (void *)t->p);
         refgc_decref(got);
-        if (explicit2 && t->r0 != e0)
+        if (explicit2 && IN_U(t))
           TEST_FAIL("weak reference %d to garbage object %d (resurrected) was not cleared", id,
                     w->target);
       }
@@ -907,34 +988,45 @@ static void m_reconcile_collection(int explicit2, const refgc_gc_result_t *res,
     if (w->cb_now && !w->cleared_now)
       TEST_FAIL("callback of weak reference %d ran but it was not cleared", id);
     if (w->cleared_now && w->has_cb) {
-      if (w->r0 == e0 && !w->cb_now)
-        TEST_FAIL("weak reference %d (reachable, with a callback) was cleared without its "
-                  "callback", id);
-      if (w->r0 != e0 && explicit2 && w->cb_now)
-        TEST_FAIL("weak reference %d was garbage but its callback ran", id);
+      /* a weak reference the program reaches gets its callback; in a complete collection,
+       * one that is garbage gets none for a referent that was garbage with it */
+      int must = w->r0 == e0, mustnt = 0;
+      if (explicit2) {
+        if (IN_U(MO(w->t0)))
+          must = !IN_U(w), mustnt = IN_U(w);
+        else
+          must = 1; /* the referent went with what the collector freed: w is not garbage now */
+      }
+      if (must && !w->cb_now)
+        TEST_FAIL("weak reference %d (%s) was cleared without its callback", id,
+                  w->r0 == e0 ? "reachable" : "not garbage");
+      if (mustnt && w->cb_now) TEST_FAIL("weak reference %d was garbage but its callback ran", id);
     }
     w->cb_now = w->cleared_now = 0;
   }
   for (size_t i = 0; i < M.rel.n; i++) MO(M.rel.v[i])->cb_now = MO(M.rel.v[i])->cleared_now = 0;
 
   if (explicit2) {
-    /* complete: only the resurrected and what they reach survive */
-    uint32_t e1 = m_reach(1);
+    /* complete: of the garbage, only the resurrected and what they reach survive. (What a
+     * frozen object reached was not garbage for this collection, even if that frozen object
+     * went with the garbage, by reference counting.) */
+    uint32_t e1 = m_reach(1, 0);
     for (size_t i = 0; i < M.live.n; i++) {
       mobj *o = MO(M.live.v[i]);
-      if (o->r1 != e1 && !o->glist)
+      if (IN_U(o) && o->r1 != e1)
         TEST_FAIL("object %d (kind %d) is unreachable but survived refgc_collect(2)", M.live.v[i], o->kind);
     }
     for (size_t i = 0; i < M.g0.n; i++) {
       mobj *o = MO(M.g0.v[i]);
-      if (o->kind == K_FIN && !o->fin_model)
+      if (o->kind == K_FIN && IN_U(o) && !o->fin_model)
         TEST_FAIL("garbage object %d's finalizer did not run in refgc_collect(2)", M.g0.v[i]);
     }
-    /* PEP 442: callbacks, then finalizers, then clear hooks, then releases */
+    /* PEP 442, for the garbage: callbacks, then finalizers, then clear hooks, then releases */
     int32_t max_cb = -1, min_fin = INT32_MAX, max_fin = -1, min_clr = INT32_MAX, max_clr = -1,
             min_rel = INT32_MAX;
-    for (size_t i = 0; i < M.cb_seq.n; i++) max_cb = M.cb_seq.v[i] > max_cb ? M.cb_seq.v[i] : max_cb;
-    for (size_t i = 0; i < M.fin_seq.n; i++) {
+    for (size_t i = 0; i < M.tmp.n; i++) max_cb = M.tmp.v[i] > max_cb ? M.tmp.v[i] : max_cb;
+    for (size_t i = 0; i < M.fin.n; i++) {
+      if (!IN_U(MO(M.fin.v[i]))) continue;
       if (M.fin_seq.v[i] < min_fin) min_fin = M.fin_seq.v[i];
       if (M.fin_seq.v[i] > max_fin) max_fin = M.fin_seq.v[i];
     }
@@ -942,34 +1034,25 @@ static void m_reconcile_collection(int explicit2, const refgc_gc_result_t *res,
       if (M.clr_seq.v[i] < min_clr) min_clr = M.clr_seq.v[i];
       if (M.clr_seq.v[i] > max_clr) max_clr = M.clr_seq.v[i];
     }
-    for (size_t i = 0; i < M.rel_seq.n; i++)
-      if (M.rel_seq.v[i] < min_rel) min_rel = M.rel_seq.v[i];
+    for (size_t i = 0; i < M.rel.n; i++)
+      if (IN_U(MO(M.rel.v[i])) && M.rel_seq.v[i] < min_rel) min_rel = M.rel_seq.v[i];
     if (max_cb >= min_fin) TEST_FAIL("a weak reference callback ran after a finalizer");
     if (max_fin >= min_clr) TEST_FAIL("a finalizer ran after a clear hook");
     if (max_clr >= min_rel) TEST_FAIL("a clear hook ran after a release");
+    long junk_u = junk_before - (M.frozen_active ? M.frozen_junk : 0);
     if (res) {
       ASSERT_EQ(res->generation, 2);
-      ASSERT_EQ(res->unreachable, M.g0.n + (size_t)junk_before);
+      ASSERT_EQ(res->unreachable, nu + (size_t)junk_u);
       ASSERT_EQ(res->resurrected, survivors);
-      ASSERT_EQ(res->uncollectable, glisted);
-      ASSERT_EQ(res->collected, M.g0.n + (size_t)junk_before - survivors - glisted);
+      ASSERT_EQ(res->uncollectable, 0);
+      ASSERT_EQ(res->collected, nu + (size_t)junk_u - survivors);
     }
-    /* the junk alive before was garbage: all of it went */
-    ASSERT_EQ(M.junk_made - M.junk_freed, M.junk_made_in_gc);
+    /* the junk alive before was garbage: all of it went, unless frozen */
+    ASSERT_EQ(M.junk_made - M.junk_freed,
+              M.junk_made_in_gc + (M.frozen_active ? M.frozen_junk : 0));
   }
+#undef IN_U
   if (res) ASSERT_EQ(res->unreachable, res->collected + res->uncollectable + res->resurrected);
-
-  /* the tolerated defect: take the weak references off the garbage list */
-  if (glisted) {
-    M.glisted += (long)glisted;
-    refgc_gc_garbage_clear();
-    for (size_t i = 0; i < M.g0.n; i++) {
-      mobj *o = MO(M.g0.v[i]);
-      if (!o->alive || !o->glist) continue;
-      o->glist = 0;
-      if (--o->mcount == 0) m_free(M.g0.v[i], 0);
-    }
-  }
   M.n_fin += (long)M.fin.n;
   M.n_rel += (long)M.rel.n;
   M.n_cb += (long)M.cb.n;
@@ -1153,7 +1236,28 @@ static void op_collect(test_rng_t *rng) {
   M.explicit_now = 1;
   m_step_end(gen == 2, &r, jb);
   M.explicit_now = 0;
-  m_check_all();
+  m_check_all(0);
+}
+
+static void op_freeze(void) {
+  if (!M.frozen_active) {
+    ASSERT_EQ(refgc_gc_get_freeze_count(), 0);
+    ASSERT_EQ(refgc_gc_freeze(), 0);
+    for (size_t i = 0; i < M.live.n; i++) MO(M.live.v[i])->frozen = 1;
+    M.frozen_junk = junk_live();
+    M.frozen_active = 1;
+    size_t fc = refgc_gc_get_freeze_count();
+    ASSERT_GE(fc, M.live.n + (size_t)M.frozen_junk);
+    M.frozen_other = fc - M.live.n - (size_t)M.frozen_junk;
+    M.n_freeze++;
+  } else {
+    refgc_gc_unfreeze();
+    for (size_t i = 0; i < M.live.n; i++) MO(M.live.v[i])->frozen = 0;
+    M.frozen_active = 0;
+    M.frozen_junk = 0;
+    M.frozen_other = 0;
+    ASSERT_EQ(refgc_gc_get_freeze_count(), 0);
+  }
 }
 
 /* -- a round ------------------------------------------------------------------------------------ */
@@ -1175,6 +1279,10 @@ static void model_round(test_rng_t *rng, long ops, const mcfg *cfg) {
   M.junk_made_in_gc = 0;
   ASSERT_EQ(junk_live(), 0);
   M.weak_base = type_live(weakref_type());
+  M.frozen_active = 0;
+  M.frozen_junk = 0;
+  M.frozen_other = 0;
+  ASSERT_EQ(refgc_gc_get_freeze_count(), 0);
 
   /* the resurrection list, held by the program for the whole round */
   mres *r = (mres *)refgc_new(T_mres);
@@ -1185,6 +1293,9 @@ static void model_round(test_rng_t *rng, long ops, const mcfg *cfg) {
   M.res_p = r;
   MO(M.res_id)->prog = 1;
   MO(M.res_id)->mcount = 1;
+  size_t tracked = m_tracked_objects();
+  ASSERT_GE(tracked, 1);
+  M.tracked_other = tracked - 1;
 
   if (cfg->auto_gc) {
     refgc_gc_set_threshold(cfg->t0, cfg->t1, cfg->t2);
@@ -1212,6 +1323,8 @@ static void model_round(test_rng_t *rng, long ops, const mcfg *cfg) {
       op_resurrect(rng);
     else if (x < 970)
       op_res_drop(rng);
+    else if (x < 972)
+      op_freeze();
     else if (x < 990 - (cfg->auto_gc ? 10u : 0u))
       continue;
     else
@@ -1219,9 +1332,13 @@ static void model_round(test_rng_t *rng, long ops, const mcfg *cfg) {
     ASSERT_HOOKS_OK();
     if (M.live.n > M.max_live) M.max_live = M.live.n;
     M.sum_live += (double)M.live.n;
-    if ((i & 1023) == 0) m_check_all();
+    if ((i & 1023) == 0) {
+      m_check_all(1);
+      if (M.live.n) m_check_referrers(pick_live(rng));
+    }
   }
-  m_check_all();
+  m_check_all(1);
+  if (M.frozen_active) op_freeze(); /* unfreeze */
 
   /* the end: no more resurrection, empty the list, drop every program reference */
   refgc_gc_disable();
@@ -1259,8 +1376,6 @@ static void model_round(test_rng_t *rng, long ops, const mcfg *cfg) {
 TEST(model_random_ops) {
   gc_reset();
   m_types_init();
-  const char *tol = getenv("REFGC_TEST_GC_TOLERATE_WEAKREF_GARBAGE");
-  M.tolerate = tol && *tol && strcmp(tol, "0") != 0;
   ASSERT_EQ(refgc_gc_callback_add(m_gc_cb, NULL), 0);
   uint64_t seed = test_seed();
   test_rng_t rng = {seed ^ 0x6763u};
@@ -1275,7 +1390,7 @@ TEST(model_random_ops) {
   double t0 = now_s();
   long done = 0;
   memset(M.n_collect, 0, sizeof M.n_collect);
-  M.n_auto = M.n_fin = M.n_res = M.n_rel = M.n_cb = M.n_weak = M.glisted = M.n_created = 0;
+  M.n_auto = M.n_fin = M.n_res = M.n_rel = M.n_cb = M.n_weak = M.n_created = M.n_freeze = 0;
   M.max_live = 0;
   M.sum_live = 0;
   for (size_t round = 0; done < total; round++) {
@@ -1290,13 +1405,11 @@ TEST(model_random_ops) {
   refgc_gc_callback_remove(m_gc_cb, NULL);
   printf("# model: %ld ops in %.1f s (seed %" PRIu64 "): collections %ld/%ld/%ld explicit, %ld "
          "automatic; %ld finalizers, %ld resurrections, %ld releases, %ld weakrefs, %ld "
-         "callbacks%s\n",
+         "callbacks, %ld freezes\n",
          done, now_s() - t0, seed, M.n_collect[0], M.n_collect[1], M.n_collect[2], M.n_auto,
-         M.n_fin, M.n_res, M.n_rel, M.n_weak, M.n_cb,
-         M.tolerate ? " (tolerating weakrefs on the garbage list)" : "");
+         M.n_fin, M.n_res, M.n_rel, M.n_weak, M.n_cb, M.n_freeze);
   printf("# model: %ld nodes created, live objects %.0f on average, %zu at most\n", M.n_created,
          M.sum_live / (double)(done ? done : 1), M.max_live);
-  if (M.tolerate && M.glisted) printf("# model: %ld weak references were on the garbage list\n", M.glisted);
   gc_restore();
 }
 
@@ -2271,8 +2384,9 @@ static void *deep_thread(void *arg) {
   DEEP_CHECK(d, atomic_load(&ring_released) == (long)n);
   d->t[1] = now_s() - t0;
 
-  /* 3. automatic collections while a ring is built (candidates along the way), then the
-   * ring found from its last reference's candidate by a young collection */
+  /* 3. automatic collections while a ring is built (candidates along the way: collections
+   * over large parts of it, promotions), then the ring dropped and found (a middle collection
+   * may stop at parts already old; the old collection does not) */
   t0 = now_s();
   atomic_store(&ring_released, 0);
   int starts = gc_starts;
@@ -2292,17 +2406,20 @@ static void *deep_thread(void *arg) {
   return NULL;
 }
 
+static void ring_type_init(void) {
+  if (T_ring) return;
+  refgc_type_spec_t s = {.version = REFGC_TYPE_SPEC_VERSION,
+                         .name = "gc.ring",
+                         .basic_size = sizeof(ringn),
+                         .traverse = ring_traverse,
+                         .clear = ring_clear,
+                         .release = ring_release};
+  T_ring = refgc_type_register(&s);
+}
+
 TEST(deep_rings_collected_on_a_small_stack) {
   gc_reset();
-  if (!T_ring) {
-    refgc_type_spec_t s = {.version = REFGC_TYPE_SPEC_VERSION,
-                           .name = "gc.ring",
-                           .basic_size = sizeof(ringn),
-                           .traverse = ring_traverse,
-                           .clear = ring_clear,
-                           .release = ring_release};
-    T_ring = refgc_type_register(&s);
-  }
+  ring_type_init();
   ASSERT_EQ(refgc_gc_callback_add(count_gc_cb, NULL), 0);
   refgc_gc_set_serialized(1); /* the collecting thread is not the only one that used objects */
   deep_t d;
@@ -2406,8 +2523,11 @@ TEST(introspection) {
   find_init(&fc, objs, 4);
   refgc_gc_get_objects(0, find_visitor, &fc);
   ASSERT_EQ(find_count(&fc), 0);
-  /* a young candidate that survives a young collection moves to generation 1 */
+  /* a young candidate that survives a young collection moves to generation 1 (a candidate
+   * must refer to a tracked object to be examined: one that refers to none cannot be part of
+   * a cycle, and is dropped unexamined) */
   gnode *d = g_new(T_gnf);
+  g_own(d, 0, &g_new(T_gnf)->ob);
   refgc_incref(&d->ob);
   refgc_decref(&d->ob);
   ASSERT_EQ(refgc_collect(0, NULL), 0);
@@ -3032,6 +3152,305 @@ TEST(garbage_made_by_other_threads) {
   for (uint32_t id = 0; id < made; id++) ASSERT_EQ(G.rel[id], 1);
   th_set(2);
   pthread_join(t, NULL);
+  ASSERT_HOOKS_OK();
+  gc_restore();
+}
+
+/* ---- debug mode --------------------------------------------------------------------------------- */
+
+/* REFGC_DEBUG=1 (checked counts, quarantine) is chosen when the process starts: the cases that
+ * depend on candidate roots run again in a child process in debug mode. */
+TEST(collector_cases_in_debug_mode) {
+  const char *dbg = getenv("REFGC_DEBUG");
+  if (dbg && strcmp(dbg, "0") != 0) return; /* this process is the debug-mode run */
+  size_t n = 0;
+  while (environ[n]) n++;
+  char **env = calloc(n + 2, sizeof *env);
+  ASSERT(env != NULL);
+  size_t k = 0;
+  for (size_t i = 0; i < n; i++)
+    if (strncmp(environ[i], "REFGC_DEBUG=", 12) != 0) env[k++] = environ[i];
+  env[k++] = "REFGC_DEBUG=1";
+  env[k] = NULL;
+  char seed[64], scale[64];
+  snprintf(seed, sizeof seed, "--seed=%" PRIu64, test_seed());
+  snprintf(scale, sizeof scale, "--scale=%ld", test_scale());
+  char *argv[] = {"test_gc",
+                  seed,
+                  scale,
+                  "resurrection_keeps_the_member_and_what_it_reaches",
+                  "finalizers_in_cycles_run_once_and_see_every_member_intact",
+                  "candidate_roots_and_generations",
+                  "introspection",
+                  "large_objects_in_cycles",
+                  "garbage_made_by_other_threads",
+                  "threading_rule_pauses_automatic_collection",
+                  "model_random_ops",
+                  NULL};
+  fflush(stdout);
+  fflush(stderr);
+  pid_t pid = fork();
+  ASSERT(pid >= 0);
+  if (pid == 0) {
+    execve("/proc/self/exe", argv, env);
+    _exit(127);
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  free(env);
+  ASSERT(WIFEXITED(status));
+  if (WEXITSTATUS(status) != 0)
+    TEST_FAIL("the cases above failed with REFGC_DEBUG=1 (exit status %d; see the child's "
+              "output)", WEXITSTATUS(status));
+}
+
+/* ---- a collection that runs out of memory ----------------------------------------------------- */
+
+/* refgc_collect(): "REFGC_ENOMEM (the collector's working memory could not be allocated;
+ * nothing was changed)". The set of a collection over many objects needs a large block, which
+ * only the OS can give: refgc_test_os_fail_after(0) makes that fail. */
+TEST(collection_out_of_memory_changes_nothing) {
+  gc_reset();
+  g_reset();
+  ring_type_init();
+  enum { N = 300000 };
+  refgc_object_t **keep = malloc(N * sizeof *keep);
+  ASSERT(keep != NULL);
+  for (int mode = 0; mode < 2; mode++) {
+    /* a young garbage cycle, known by its candidate root */
+    gnode *a = g_new(T_gnf), *b = g_new(T_gnf);
+    uint32_t aid = a->id, bid = b->id;
+    g_own(a, 0, &b->ob);
+    g_ref(b, 0, a);
+    refgc_decref(&a->ob);
+    /* many live objects: a chain from keep[0] (young collections reach all of it from its
+     * candidate root), each also held by the program */
+    for (int i = 0; i < N; i++) {
+      keep[i] = refgc_new(T_ring);
+      ASSERT(keep[i] != NULL);
+      if (i) {
+        ((ringn *)keep[i - 1])->next = keep[i];
+        refgc_incref(keep[i]);
+      }
+    }
+    refgc_incref(keep[0]);
+    refgc_decref(keep[0]);
+    int gen = mode == 0 ? 0 : 2;
+    refgc_test_os_fail_after(0);
+    long rc = refgc_collect(gen, NULL);
+    refgc_test_os_fail_after(-1);
+    if (rc != REFGC_ENOMEM) {
+      printf("# note: refgc_collect(%d) over %d objects did not run out of memory (%ld)\n", gen,
+             N, rc);
+    } else {
+      ASSERT_EQ(G.rel[aid], 0);
+      ASSERT_EQ(refgc_refcount(keep[1]), 2);
+      ASSERT_EQ(refgc_gc_generation(keep[0]), 0);
+      /* nothing changed: the cycle's candidate root is still there for a young collection */
+      long n = refgc_collect(0, NULL);
+      if (n != 2)
+        TEST_FAIL("after refgc_collect(%d) returned REFGC_ENOMEM, refgc_collect(0) found %ld "
+                  "objects, not the young cycle (2): the failed collection lost the candidate "
+                  "roots", gen, n);
+      ASSERT_EQ(G.rel[aid], 1);
+      ASSERT_EQ(G.rel[bid], 1);
+    }
+    for (int i = 0; i < N; i++) refgc_decref(keep[i]);
+    refgc_collect(2, NULL);
+    ASSERT_EQ(G.rel[aid], 1);
+    ASSERT_EQ(type_live(T_ring), 0);
+  }
+  free(keep);
+  ASSERT_HOOKS_OK();
+  gc_restore();
+}
+
+/* ---- automatic collection: thresholds and the generations they pick --------------------------- */
+
+TEST(automatic_collection_thresholds) {
+  gc_reset();
+  g_reset();
+  ASSERT_EQ(refgc_gc_callback_add(count_gc_cb, NULL), 0);
+  /* threshold 0: no automatic collection at all */
+  refgc_gc_set_threshold(0, 1, 1);
+  size_t th[3];
+  refgc_gc_get_threshold(th);
+  ASSERT_EQ(th[0], 0);
+  refgc_gc_enable();
+  int starts = gc_starts;
+  make_garbage_pairs(3000);
+  ASSERT_EQ(gc_starts, starts);
+  refgc_gc_disable();
+  ASSERT_EQ(refgc_collect(2, NULL), 6000);
+  /* "every threshold1 young collections, generation 1 is collected too" (threshold2 large
+   * enough that no old collection comes in): 0, 0, 1, 0, 0, 1, ... */
+  refgc_gc_set_threshold(6, 3, 1000);
+  int gens[12], ngens = 0;
+  refgc_gc_enable();
+  int last = gc_starts;
+  for (int i = 0; i < 2000 && ngens < 12; i++) {
+    make_garbage_pairs(1); /* every creation comes with a candidate: every trigger has work */
+    if (gc_starts != last) {
+      ASSERT_EQ(gc_starts, last + 1);
+      last = gc_starts;
+      gens[ngens++] = gc_last_gen;
+    }
+  }
+  refgc_gc_disable();
+  ASSERT_EQ(ngens, 12);
+  for (int i = 0; i < 12; i++)
+    if (gens[i] != (i % 3 == 2 ? 1 : 0))
+      TEST_FAIL("automatic collection %d was of generation %d, expected %d", i, gens[i],
+                i % 3 == 2 ? 1 : 0);
+  refgc_collect(2, NULL);
+  for (uint32_t id = 0; id < G.next_id; id++) ASSERT_EQ(G.rel[id], 1);
+  refgc_gc_callback_remove(count_gc_cb, NULL);
+  ASSERT_HOOKS_OK();
+  gc_restore();
+}
+
+/* ---- REFGC_GC_DEBUG_STATS ---------------------------------------------------------------------- */
+
+TEST(debug_stats_prints_a_line_per_collection) {
+  gc_reset();
+  g_reset();
+  fflush(stderr);
+  FILE *f = tmpfile();
+  ASSERT(f != NULL);
+  int saved = dup(2);
+  ASSERT(saved >= 0);
+  ASSERT(dup2(fileno(f), 2) >= 0);
+  refgc_gc_set_debug(REFGC_GC_DEBUG_STATS);
+  make_garbage_pairs(2);
+  long n = refgc_collect(0, NULL);
+  refgc_gc_set_debug(0);
+  fflush(stderr);
+  dup2(saved, 2);
+  close(saved);
+  ASSERT_EQ(n, 4);
+  rewind(f);
+  char text[1024];
+  size_t got = fread(text, 1, sizeof text - 1, f);
+  text[got] = 0;
+  fclose(f);
+  ASSERT_STR_CONTAINS(text, "generation 0");
+  ASSERT_STR_CONTAINS(text, "4 unreachable");
+  gc_restore();
+}
+
+/* ---- weak references made by finalizers ------------------------------------------------------- */
+
+static refgc_object_t *finw[8];
+static int finw_n, finw_cb_calls;
+
+static void finw_cb(refgc_object_t *w, void *arg) {
+  (void)arg;
+  HOOK_CHECK(refgc_weakref_get(w) == NULL);
+  finw_cb_calls++;
+}
+
+static void finw_fin(gnode *n) {
+  /* a new weak reference to the object being finalized, with a callback, kept */
+  if (finw_n < 8) finw[finw_n++] = refgc_weakref_new(&n->ob, finw_cb, NULL);
+}
+
+TEST(weakrefs_made_by_finalizers_during_a_collection) {
+  gc_reset();
+  g_reset();
+  finw_n = finw_cb_calls = 0;
+  gnode *a = g_new(T_g), *b = g_new(T_g);
+  g_ref(a, 0, b);
+  g_ref(b, 0, a);
+  refgc_decref(&a->ob);
+  refgc_decref(&b->ob);
+  G.on_fin = finw_fin;
+  refgc_gc_result_t r;
+  long n = refgc_collect(2, &r);
+  G.on_fin = NULL;
+  ASSERT_HOOKS_OK();
+  ASSERT_EQ(n, 2);
+  ASSERT_EQ(r.collected, 2);
+  ASSERT_EQ(G.rel[0], 1);
+  ASSERT_EQ(G.rel[1], 1);
+  ASSERT_EQ(finw_n, 2);
+  /* the objects were released after those weak references were made: they read NULL and
+   * their callbacks ran, once each */
+  ASSERT_EQ(finw_cb_calls, 2);
+  for (int i = 0; i < finw_n; i++) {
+    ASSERT(finw[i] != NULL);
+    ASSERT(refgc_weakref_get(finw[i]) == NULL);
+    refgc_decref(finw[i]);
+  }
+  gc_restore();
+}
+
+/* ---- immortal and static objects -------------------------------------------------------------- */
+
+static gnode static_node;
+
+TEST(immortal_and_static_objects) {
+  gc_reset();
+  g_reset();
+  /* an immortal object referred to by a garbage cycle: the cycle goes, it stays */
+  gnode *imm = g_new(T_g);
+  refgc_make_immortal(&imm->ob);
+  ASSERT(!refgc_gc_is_tracked(&imm->ob));
+  ASSERT_EQ(refgc_gc_generation(&imm->ob), -1);
+  gnode *x = g_new(T_gnf), *y = g_new(T_gnf);
+  g_ref(x, 0, y);
+  g_ref(y, 0, x);
+  g_ref(x, 1, imm);
+  refgc_decref(&x->ob);
+  refgc_decref(&y->ob);
+  long n = refgc_collect(0, NULL);
+  ASSERT_EQ(n, 2);
+  ASSERT_EQ(G.rel[1], 1); /* x */
+  ASSERT_EQ(G.rel[2], 1); /* y */
+  ASSERT(refgc_is_immortal(&imm->ob));
+  ASSERT_EQ(imm->magic, G_MAGIC);
+  ASSERT_EQ(G.fin[0], 0);
+  ASSERT_EQ(G.clr[0], 0);
+  ASSERT_EQ(refgc_collect(2, NULL), 0);
+  ASSERT_EQ(G.fin[0], 0);
+
+  /* an immortal object in a cycle: what it refers to is kept (its references are outside the
+   * collector's reach), for good */
+  gnode *i2 = g_new(T_g), *z = g_new(T_gnf);
+  uint32_t zid = z->id;
+  g_ref(i2, 0, z);
+  g_ref(z, 0, i2);
+  refgc_make_immortal(&i2->ob);
+  refgc_decref(&z->ob);
+  ASSERT_EQ(refgc_collect(2, NULL), 0);
+  ASSERT_EQ(G.rel[zid], 0);
+  ASSERT_EQ(z->magic, G_MAGIC);
+
+  /* a static object (not from the heap) referring to a young object, and in a cycle with
+   * another: both kept */
+  refgc_static_init(&static_node.ob, T_gnf);
+  static_node.magic = G_MAGIC;
+  static_node.id = G_MAX;
+  gnode *h = g_new(T_gnf), *k = g_new(T_gnf);
+  uint32_t hid = h->id, kid = k->id;
+  static_node.ref[0] = &h->ob; /* takes the program's reference */
+  g_ref(k, 0, &static_node);
+  static_node.ref[1] = &k->ob;
+  refgc_incref(&h->ob);
+  refgc_decref(&h->ob); /* a candidate, referred to only by the static object */
+  ASSERT_EQ(refgc_collect(0, NULL), 0);
+  ASSERT_EQ(refgc_collect(1, NULL), 0);
+  ASSERT_EQ(refgc_collect(2, NULL), 0);
+  ASSERT_EQ(G.rel[hid], 0);
+  ASSERT_EQ(G.rel[kid], 0);
+  ASSERT_EQ(refgc_refcount(&h->ob), 1);
+  ASSERT_EQ(refgc_refcount(&k->ob), 1);
+  ASSERT(!refgc_gc_is_tracked(&static_node.ob));
+  /* let go of them */
+  static_node.ref[0] = static_node.ref[1] = NULL;
+  refgc_decref(&h->ob);
+  refgc_decref(&k->ob);
+  ASSERT_EQ(G.rel[hid], 1);
+  ASSERT_EQ(G.rel[kid], 1);
   ASSERT_HOOKS_OK();
   gc_restore();
 }
