@@ -1,37 +1,37 @@
-/* refgc — the cycle collector: generational trial deletion over a collection set, with
- * candidate roots for the old generation, PEP 442 finalization, and the gc module's
- * introspection.
+/* refgc — the cycle collector: trial deletion over the closure of candidate roots, by
+ * generation, with PEP 442 finalization and the gc module's introspection.
  *
- * The collection set S (objects marked INSET) is built per generation:
- *   young (0):  the tracked objects created since the last young collection: every object
- *               of generation 0 in the pages where tracked objects were created since (each
- *               thread lists those pages once, by a flag in the page descriptor: no
- *               per-object bookkeeping on the creation path);
- *   middle (1): young, plus the survivors of young collections (`gen1` buffers);
- *   old, automatic: young, middle, and every object reachable from a candidate root (an
- *               object decremented to a non-zero count since it was last examined: the only
- *               objects that can have become part of a garbage cycle, Bacon & Rajan 2001);
- *   old, explicit (refgc_collect(2)): every tracked object, by walking the object pages.
- * Buffers may hold stale entries (objects released since); an entry counts only if it is the
- * start of a block in an object page whose header says LIVE, TRACKED and not DEAD — object pages
- * hold nothing else, so a stale entry is either a free block (skipped) or some live tracked
- * object, which may safely be examined.
+ * Candidate roots: a garbage cycle forms only when a count drops to a non-zero value, so the
+ * inline decref (and the release path's decrements) record such tracked objects in per-thread
+ * buffers, by generation (Bacon & Rajan 2001). No candidates, no work.
+ *
+ * The collection set S (objects marked INSET) for generation g is the candidates of
+ * generations 0..g that still refer to some tracked object, and everything they reach that is
+ * not older than g. An older object the set refers to is the barrier: its references count as
+ * external, and it becomes a candidate of its own generation, so the older collection that
+ * starts there sees any cycle crossing the barrier. refgc_collect(2) is exhaustive instead:
+ * every tracked object, by walking the object pages. Buffers may hold stale entries (objects
+ * released since); an entry counts only if it is the start of a block in an object page whose
+ * header says LIVE, TRACKED and not DEAD — object pages hold nothing else, so a stale entry is
+ * either a free block (skipped) or some live tracked object, which may safely be examined.
  *
  * Trial deletion on S (CPython's gc.c, without its 16-byte links: counts are changed in place
  * and restored, the set is an array):
  *   1. subtract: for each member, traverse it and decrement each child that is in S. A member
  *      whose count stays above zero is referenced from outside S (the program, or an object
  *      outside S): it is a root;
- *   2. mark: from the roots, mark everything reachable within S (explicit stack);
- *   3. restore: traverse each member again, incrementing each child in S;
+ *   2. mark: from the roots, mark everything reachable within S (explicit stack), adding each
+ *      reference back as it is traversed;
+ *   3. restore: traverse the unmarked members, adding their references back;
  *   4. what is not marked is unreachable. Survivors are promoted one generation.
  * Then the unreachable set U is handled in PEP 442's order (see refgc/gc.h): weak references,
- * finalizers, a second trial deletion over U to find what finalizers resurrected, then clear
- * hooks break the cycles and reference counting releases the objects.
+ * finalizers, a second trial deletion over U to find what finalizers resurrected (only if a
+ * finalizer or callback ran), then clear hooks break the cycles and reference counting
+ * releases the objects.
  *
- * Memory: S (8 bytes per member) and the mark stack (at most 8 bytes per member), both
- * reused across collections; nothing per object outside a collection but the header bits.
- * No recursion: traversals push onto explicit stacks.
+ * Memory: S (8 bytes per member) and the mark stack (at most 8 bytes per member), kept
+ * across collections; nothing per object outside a collection but the header bits. No
+ * recursion: traversals push onto explicit stacks.
  */
 #include <errno.h>
 #include <limits.h>
@@ -53,7 +53,7 @@ static atomic_int collecting;
 static atomic_int enabled = 1;
 static atomic_int serialized;
 static _Atomic size_t threshold[3] = {2000, 10, 10};
-static size_t count1, count2; /* young collections since gen1; gen1 collections since old */
+static size_t count1, count2; /* young collections since a middle one; middle since an old */
 static refgc_gc_gen_stats_t gen_stats[3];
 static unsigned debug_flags;
 static struct {
@@ -910,4 +910,3 @@ void refgc_gc_unfreeze(void) {
 
 size_t refgc_gc_get_freeze_count(void) { return atomic_load(&freeze_count); }
 
-int refgc__gc_collecting(void) { return atomic_load_explicit(&collecting, memory_order_relaxed); }

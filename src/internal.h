@@ -303,7 +303,6 @@ REFGC_INTERNAL extern _Atomic size_t refgc__gc_threshold0;
 /* Before creating a tracked object, when the thread's young count reached threshold 0:
  * collect if there is anything to collect. */
 REFGC_INTERNAL void refgc__gc_maybe_collect(refgc_tstate_t *ts);
-REFGC_INTERNAL int refgc__gc_collecting(void);
 
 /* ---------------------------------------------------------------------------------------------
  * options.c

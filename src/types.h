@@ -310,7 +310,8 @@ typedef struct refgc_global_stats_s {
  *   bit  30      FINALIZED: the finalizer ran (it never runs again)
  *   bit  29      WEAKREFS: the weak-reference table has an entry for this object
  *   bit  28      DEAD: released, kept in debug mode's quarantine to catch late uses
- *   bits 20..27  reserved for the cycle collector (colour, candidate buffer, generation)
+ *   bits 20..26  the cycle collector's (below): TRACKED, BUFFERED, generation (2 bits),
+ *                INSET, REACH, GARBAGE; bit 27 is free
  * Invariants: a live object has LIVE set, DEAD clear, a registered type index, and a count in
  * 1..2^31-1 or an immortal count (top bit set); an object being released has count 0.
  * ------------------------------------------------------------------------------------------ */
