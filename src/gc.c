@@ -141,6 +141,11 @@ static void cands_compact(refgc_ptrvec_t *v) {
   v->n = k;
 }
 
+/* Candidates a buffer may hold while no collection drains it before they are given up. */
+#define CANDS_MAX ((size_t)1 << 20)
+/* Set when candidates were given up: the next collection examines every object instead. */
+static atomic_int cands_lost;
+
 void refgc__gc_candidate(refgc_object_t *o) {
   /* garbage the collector is breaking up is not a root of anything */
   if (o->bits & REFGC_OB_GARBAGE) return;
@@ -149,6 +154,13 @@ void refgc__gc_candidate(refgc_object_t *o) {
   if (refgc_unlikely(ts->cands[0].n >= ts->cands_compact_at)) {
     /* no collection emptied the buffer (collection off, or paused): keep it to live entries */
     cands_compact(&ts->cands[0]);
+    if (ts->cands[0].n >= CANDS_MAX) {
+      /* still too many: give them all up (8 bytes each, without bound otherwise) and let the
+       * next collection be exhaustive, which needs no candidates */
+      for (size_t i = 0; i < ts->cands[0].n; i++) ts->cands[0].v[i]->bits &= ~REFGC_OB_BUFFERED;
+      ts->cands[0].n = 0;
+      atomic_store(&cands_lost, 1);
+    }
     ts->cands_compact_at = ts->cands[0].n * 2 > 65536 ? ts->cands[0].n * 2 : 65536;
   }
   if (!vec_push(&ts->cands[0], o)) return; /* not buffered: retried at its next decref */
@@ -538,6 +550,7 @@ static long collect(int mode, refgc_gc_result_t *out) {
   if (!atomic_compare_exchange_strong(&collecting, &expected, 1)) return REFGC_EBUSY;
   refgc_gc_result_t r;
   memset(&r, 0, sizeof r);
+  if (mode != 3 && atomic_load(&cands_lost)) mode = 3; /* candidates were given up */
   int gen = mode < 3 ? mode : 2;
   r.generation = gen;
   refgc_tstate_t *self = refgc__tstate();
@@ -554,7 +567,6 @@ static long collect(int mode, refgc_gc_result_t *out) {
   closure_ts = self;
   if (mode == 3) {
     walk_all(add_if_tracked, NULL);
-    refgc__tstates_foreach(drop_cands, NULL);
   } else {
     unsigned max = (unsigned)gen;
     refgc__tstates_foreach(take_cands, &max);
@@ -565,12 +577,19 @@ static long collect(int mode, refgc_gc_result_t *out) {
     /* give up, changing nothing: the candidates go back to the young buffer */
     for (size_t i = 0; i < set.n; i++) {
       set.v[i]->bits &= ~REFGC_OB_INSET;
-      if ((set.v[i]->bits & REFGC_OB_BUFFERED) && !vec_push(&self->cands[0], set.v[i]))
+      /* candidate modes took the buffers' entries: put the candidates back */
+      if (mode != 3 && (set.v[i]->bits & REFGC_OB_BUFFERED) &&
+          !vec_push(&self->cands[0], set.v[i]))
         set.v[i]->bits &= ~REFGC_OB_BUFFERED;
     }
     set.n = 0;
     atomic_store(&collecting, 0);
     return REFGC_ENOMEM;
+  }
+  if (mode == 3) {
+    /* every object is examined: the candidates are consumed (only now that nothing failed) */
+    atomic_store(&cands_lost, 0);
+    refgc__tstates_foreach(drop_cands, NULL);
   }
   r.examined = set.n;
 

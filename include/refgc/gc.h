@@ -19,6 +19,11 @@
  * can have become part of a garbage cycle), and examines everything they reach — or by an
  * explicit refgc_collect(2), which examines every tracked object.
  *
+ * Memory: candidate roots take 8 bytes each in per-thread buffers until a collection examines
+ * them. While no collection runs (automatic collection off or paused), a buffer that reaches
+ * 2^20 live candidates is given up, and the next collection examines every tracked object
+ * instead, as refgc_collect(2) does.
+ *
  * Threads: a collection runs on the thread that starts it (explicitly, or by creating an
  * object when the young generation is full) and examines the objects of all threads. While it
  * runs, no other thread may create objects or change counts or references — the same rule a
