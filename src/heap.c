@@ -216,6 +216,7 @@ void refgc__heap_purge(refgc_heap_t *heap, bool force) {
 /* Everything `refgc_heap_collect` does to one heap; the caller owns the heap. */
 static size_t heap_collect_one(refgc_heap_t *heap) {
   size_t released = 0;
+  refgc_purge_acc_t acc = {NULL, 0}; /* holes of neighbouring pages merge into one call */
   refgc__heap_drain_pending(heap);
   for (refgc_segment_t *seg = heap->segments; seg; seg = seg->next) {
     for (unsigned i = 0; i < seg->slot_count; i++) {
@@ -227,9 +228,10 @@ static size_t heap_collect_one(refgc_heap_t *heap) {
         continue;
       }
       if (page->bin != REFGC_BIN_CURRENT && page->used <= page->rebin_at) refgc__page_rebin(page);
-      released += refgc__page_punch_holes(page);
+      released += refgc__page_punch_holes(page, &acc);
     }
   }
+  refgc__purge_flush(&acc);
   refgc__heap_purge(heap, true);
   return released;
 }

@@ -135,7 +135,15 @@ REFGC_INTERNAL void refgc__page_rebin(refgc_page_t *page);
 /* Push a block freed by a thread that does not own `page`. Lock-free. */
 REFGC_INTERNAL void refgc__page_free_remote(refgc_page_t *page, refgc_block_t *block);
 /* Give back to the OS the OS pages of `page` that overlap only free blocks. Owner only. */
-REFGC_INTERNAL size_t refgc__page_punch_holes(refgc_page_t *page);
+/* Ranges to give back, merged while they are contiguous so that neighbouring pages' holes
+ * cost one system call: add with refgc__purge_add, finish with refgc__purge_flush. */
+typedef struct refgc_purge_acc_s {
+  uint8_t *start;
+  size_t len;
+} refgc_purge_acc_t;
+REFGC_INTERNAL void refgc__purge_add(refgc_purge_acc_t *acc, uint8_t *p, size_t n);
+REFGC_INTERNAL void refgc__purge_flush(refgc_purge_acc_t *acc);
+REFGC_INTERNAL size_t refgc__page_punch_holes(refgc_page_t *page, refgc_purge_acc_t *acc);
 REFGC_INTERNAL int refgc__page_check(refgc_page_t *page);
 REFGC_INTERNAL void refgc__bin_remove(refgc_heap_t *heap, refgc_page_t *page);
 REFGC_INTERNAL void refgc__bin_insert(refgc_heap_t *heap, refgc_page_t *page);

@@ -295,7 +295,22 @@ void refgc__page_free_remote(refgc_page_t *page, refgc_block_t *block) {
 static void bitmap_set(uint64_t *bm, size_t i) { bm[i >> 6] |= (uint64_t)1 << (i & 63); }
 static bool bitmap_test(const uint64_t *bm, size_t i) { return (bm[i >> 6] >> (i & 63)) & 1; }
 
-size_t refgc__page_punch_holes(refgc_page_t *page) {
+void refgc__purge_add(refgc_purge_acc_t *acc, uint8_t *p, size_t n) {
+  if (acc->len && acc->start + acc->len == p) {
+    acc->len += n;
+    return;
+  }
+  refgc__purge_flush(acc);
+  acc->start = p;
+  acc->len = n;
+}
+
+void refgc__purge_flush(refgc_purge_acc_t *acc) {
+  if (acc->len) refgc__os_purge(acc->start, acc->len);
+  acc->len = 0;
+}
+
+size_t refgc__page_punch_holes(refgc_page_t *page, refgc_purge_acc_t *acc) {
   refgc__page_collect_remote(page);
   size_t bsize = page->block_size;
   size_t carved = page->carved;
@@ -359,7 +374,7 @@ size_t refgc__page_punch_holes(refgc_page_t *page) {
     }
     size_t r = q;
     while (r < nq && ((fresh[r >> 6] >> (r & 63)) & 1)) r++;
-    refgc__os_purge(page->start + (q << REFGC_OS_PAGE_SHIFT), (r - q) << REFGC_OS_PAGE_SHIFT);
+    refgc__purge_add(acc, page->start + (q << REFGC_OS_PAGE_SHIFT), (r - q) << REFGC_OS_PAGE_SHIFT);
     q = r;
   }
   refgc__committed_sub(released * REFGC_OS_PAGE_SIZE);
