@@ -40,14 +40,23 @@ const char *refgc_err_name(int err) {
   }
 }
 
+/* write(2) everything, retrying short writes; nothing to do about a failure here. */
+static void write_stderr(const char *s, size_t n) {
+  while (n) {
+    ssize_t w = write(2, s, n);
+    if (w <= 0) return;
+    s += w;
+    n -= (size_t)w;
+  }
+}
+
 static void default_handler(const refgc_error_info_t *info, void *arg) {
   (void)arg;
   char line[64];
-  ssize_t r = write(2, "refgc: ", 7);
-  r = write(2, info->message, strlen(info->message));
+  write_stderr("refgc: ", 7);
+  write_stderr(info->message, strlen(info->message));
   int n = snprintf(line, sizeof line, "\nrefgc: aborting (%s)\n", refgc_err_name(info->code));
-  r = write(2, line, (size_t)n);
-  (void)r;
+  if (n > 0) write_stderr(line, (size_t)n);
   abort();
 }
 
