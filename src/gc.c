@@ -277,10 +277,7 @@ static void take_cands(refgc_tstate_t *ts, void *arg) {
     for (size_t i = 0; i < v->n; i++) {
       refgc_object_t *o = v->v[i];
       if (!entry_valid(o) || !(o->bits & REFGC_OB_BUFFERED)) continue;
-      if (is_frozen(o)) {
-        o->bits &= ~REFGC_OB_BUFFERED; /* frozen objects are ignored */
-        continue;
-      }
+      if (is_frozen(o)) continue; /* ignored, and not written: unfreeze re-files it */
       unsigned g = REFGC_OB_GEN(o->bits);
       if (g > max) {
         if (!vec_push(&ts->cands[g], o)) o->bits &= ~REFGC_OB_BUFFERED;
@@ -302,7 +299,7 @@ static void drop_cands(refgc_tstate_t *ts, void *arg) {
   for (unsigned k = 0; k < 3; k++) {
     refgc_ptrvec_t *v = &ts->cands[k];
     for (size_t i = 0; i < v->n; i++)
-      if (entry_valid(v->v[i])) v->v[i]->bits &= ~REFGC_OB_BUFFERED;
+      if (entry_valid(v->v[i]) && !is_frozen(v->v[i])) v->v[i]->bits &= ~REFGC_OB_BUFFERED;
     v->n = 0;
   }
 }
@@ -911,9 +908,13 @@ int refgc_gc_freeze(void) {
 static void unfreeze_visit(refgc_object_t *o, void *arg) {
   if (!(o->bits & REFGC_OB_TRACKED) || !is_frozen(o)) return;
   set_frozen(o, false);
+  refgc_tstate_t *self = arg;
+  /* a frozen candidate lost its buffer entry but kept its bit (so that no frozen object was
+   * written): file it again, as an old candidate */
+  if ((o->bits & REFGC_OB_BUFFERED) && !vec_push(&self->cands[2], o))
+    o->bits &= ~REFGC_OB_BUFFERED;
   unsigned g = REFGC_OB_GEN(o->bits);
   if (g != 2) {
-    refgc_tstate_t *self = arg;
     self->gen_delta[g]--;
     self->gen_delta[2]++;
     o->bits = (o->bits & ~REFGC_OB_GEN_MASK) | (2u << REFGC_OB_GEN_SHIFT);

@@ -3156,111 +3156,134 @@ TEST(garbage_made_by_other_threads) {
   gc_restore();
 }
 
-/* ---- debug mode --------------------------------------------------------------------------------- */
+/* ---- cases in a child process ----------------------------------------------------------------- */
+
+/* Run this executable again with `cases` (NULL-terminated), the same seed and scale, and
+ * `setenv` ("NAME=value") added to the environment. @return the child's exit status. */
+static int run_child(const char *setenv_kv, const char *const *cases) {
+  size_t n = 0, ncases = 0;
+  while (environ[n]) n++;
+  while (cases[ncases]) ncases++;
+  char **env = calloc(n + 2, sizeof *env);
+  char **argv = calloc(ncases + 4, sizeof *argv);
+  if (!env || !argv) abort();
+  size_t namelen = strcspn(setenv_kv, "=") + 1;
+  size_t k = 0;
+  for (size_t i = 0; i < n; i++)
+    if (strncmp(environ[i], setenv_kv, namelen) != 0) env[k++] = environ[i];
+  env[k++] = (char *)setenv_kv;
+  env[k] = NULL;
+  char seed[64], scale[64];
+  snprintf(seed, sizeof seed, "--seed=%" PRIu64, test_seed());
+  snprintf(scale, sizeof scale, "--scale=%ld", test_scale());
+  argv[0] = "test_gc";
+  argv[1] = seed;
+  argv[2] = scale;
+  for (size_t i = 0; i < ncases; i++) argv[3 + i] = (char *)cases[i];
+  argv[3 + ncases] = NULL;
+  fflush(stdout);
+  fflush(stderr);
+  pid_t pid = fork();
+  if (pid == 0) {
+    execve("/proc/self/exe", argv, env);
+    _exit(127);
+  }
+  int status = 0;
+  int waited = pid > 0 && waitpid(pid, &status, 0) == pid;
+  free(env);
+  free(argv);
+  if (!waited || !WIFEXITED(status)) return -1;
+  return WEXITSTATUS(status);
+}
 
 /* REFGC_DEBUG=1 (checked counts, quarantine) is chosen when the process starts: the cases that
  * depend on candidate roots run again in a child process in debug mode. */
 TEST(collector_cases_in_debug_mode) {
   const char *dbg = getenv("REFGC_DEBUG");
   if (dbg && strcmp(dbg, "0") != 0) return; /* this process is the debug-mode run */
-  size_t n = 0;
-  while (environ[n]) n++;
-  char **env = calloc(n + 2, sizeof *env);
-  ASSERT(env != NULL);
-  size_t k = 0;
-  for (size_t i = 0; i < n; i++)
-    if (strncmp(environ[i], "REFGC_DEBUG=", 12) != 0) env[k++] = environ[i];
-  env[k++] = "REFGC_DEBUG=1";
-  env[k] = NULL;
-  char seed[64], scale[64];
-  snprintf(seed, sizeof seed, "--seed=%" PRIu64, test_seed());
-  snprintf(scale, sizeof scale, "--scale=%ld", test_scale());
-  char *argv[] = {"test_gc",
-                  seed,
-                  scale,
-                  "resurrection_keeps_the_member_and_what_it_reaches",
-                  "finalizers_in_cycles_run_once_and_see_every_member_intact",
-                  "candidate_roots_and_generations",
-                  "introspection",
-                  "large_objects_in_cycles",
-                  "garbage_made_by_other_threads",
-                  "threading_rule_pauses_automatic_collection",
-                  "model_random_ops",
-                  NULL};
-  fflush(stdout);
-  fflush(stderr);
-  pid_t pid = fork();
-  ASSERT(pid >= 0);
-  if (pid == 0) {
-    execve("/proc/self/exe", argv, env);
-    _exit(127);
-  }
-  int status = 0;
-  ASSERT_EQ(waitpid(pid, &status, 0), pid);
-  free(env);
-  ASSERT(WIFEXITED(status));
-  if (WEXITSTATUS(status) != 0)
+  static const char *const cases[] = {
+      "resurrection_keeps_the_member_and_what_it_reaches",
+      "finalizers_in_cycles_run_once_and_see_every_member_intact",
+      "candidate_roots_and_generations",
+      "introspection",
+      "large_objects_in_cycles",
+      "garbage_made_by_other_threads",
+      "threading_rule_pauses_automatic_collection",
+      "model_random_ops",
+      NULL};
+  int rc = run_child("REFGC_DEBUG=1", cases);
+  if (rc != 0)
     TEST_FAIL("the cases above failed with REFGC_DEBUG=1 (exit status %d; see the child's "
-              "output)", WEXITSTATUS(status));
+              "output)", rc);
 }
 
 /* ---- a collection that runs out of memory ----------------------------------------------------- */
 
 /* refgc_collect(): "REFGC_ENOMEM (the collector's working memory could not be allocated;
  * nothing was changed)". The set of a collection over many objects needs a large block, which
- * only the OS can give: refgc_test_os_fail_after(0) makes that fail. */
+ * only the OS can give: refgc_test_os_fail_after(0) makes that fail. The collector keeps its
+ * working arrays between collections, so this runs in a fresh child process, first an
+ * exhaustive collection over N objects, then a young one over 4N. */
+static void oom_round(int gen, int n_objects) {
+  refgc_object_t **keep = malloc((size_t)n_objects * sizeof *keep);
+  ASSERT(keep != NULL);
+  /* a young garbage cycle, known by its candidate root */
+  gnode *a = g_new(T_gnf), *b = g_new(T_gnf);
+  uint32_t aid = a->id, bid = b->id;
+  g_own(a, 0, &b->ob);
+  g_ref(b, 0, a);
+  refgc_decref(&a->ob);
+  /* many live objects: a chain from keep[0] (young collections reach all of it from its
+   * candidate root), each also held by the program */
+  for (int i = 0; i < n_objects; i++) {
+    keep[i] = refgc_new(T_ring);
+    ASSERT(keep[i] != NULL);
+    if (i) {
+      ((ringn *)keep[i - 1])->next = keep[i];
+      refgc_incref(keep[i]);
+    }
+  }
+  refgc_incref(keep[0]);
+  refgc_decref(keep[0]);
+  refgc_test_os_fail_after(0);
+  long rc = refgc_collect(gen, NULL);
+  refgc_test_os_fail_after(-1);
+  if (rc != REFGC_ENOMEM) {
+    printf("# note: refgc_collect(%d) over %d objects did not run out of memory (%ld)\n", gen,
+           n_objects, rc);
+  } else {
+    ASSERT_EQ(G.rel[aid], 0);
+    ASSERT_EQ(refgc_refcount(keep[1]), 2);
+    ASSERT_EQ(refgc_gc_generation(keep[0]), 0);
+    /* nothing changed: the cycle's candidate root is still there for a young collection */
+    long n = refgc_collect(0, NULL);
+    if (n != 2)
+      TEST_FAIL("after refgc_collect(%d) returned REFGC_ENOMEM, refgc_collect(0) found %ld "
+                "objects, not the young cycle (2): the failed collection lost the candidate "
+                "roots", gen, n);
+    ASSERT_EQ(G.rel[aid], 1);
+    ASSERT_EQ(G.rel[bid], 1);
+  }
+  for (int i = 0; i < n_objects; i++) refgc_decref(keep[i]);
+  refgc_collect(2, NULL);
+  free(keep);
+  ASSERT_EQ(G.rel[aid], 1);
+  ASSERT_EQ(type_live(T_ring), 0);
+}
+
 TEST(collection_out_of_memory_changes_nothing) {
+  const char *child = getenv("REFGC_TEST_GC_CHILD");
+  if (!child || strcmp(child, "oom") != 0) {
+    static const char *const cases[] = {"collection_out_of_memory_changes_nothing", NULL};
+    int rc = run_child("REFGC_TEST_GC_CHILD=oom", cases);
+    if (rc != 0) TEST_FAIL("the case failed in its child process (exit status %d)", rc);
+    return;
+  }
   gc_reset();
   g_reset();
   ring_type_init();
-  enum { N = 300000 };
-  refgc_object_t **keep = malloc(N * sizeof *keep);
-  ASSERT(keep != NULL);
-  for (int mode = 0; mode < 2; mode++) {
-    /* a young garbage cycle, known by its candidate root */
-    gnode *a = g_new(T_gnf), *b = g_new(T_gnf);
-    uint32_t aid = a->id, bid = b->id;
-    g_own(a, 0, &b->ob);
-    g_ref(b, 0, a);
-    refgc_decref(&a->ob);
-    /* many live objects: a chain from keep[0] (young collections reach all of it from its
-     * candidate root), each also held by the program */
-    for (int i = 0; i < N; i++) {
-      keep[i] = refgc_new(T_ring);
-      ASSERT(keep[i] != NULL);
-      if (i) {
-        ((ringn *)keep[i - 1])->next = keep[i];
-        refgc_incref(keep[i]);
-      }
-    }
-    refgc_incref(keep[0]);
-    refgc_decref(keep[0]);
-    int gen = mode == 0 ? 0 : 2;
-    refgc_test_os_fail_after(0);
-    long rc = refgc_collect(gen, NULL);
-    refgc_test_os_fail_after(-1);
-    if (rc != REFGC_ENOMEM) {
-      printf("# note: refgc_collect(%d) over %d objects did not run out of memory (%ld)\n", gen,
-             N, rc);
-    } else {
-      ASSERT_EQ(G.rel[aid], 0);
-      ASSERT_EQ(refgc_refcount(keep[1]), 2);
-      ASSERT_EQ(refgc_gc_generation(keep[0]), 0);
-      /* nothing changed: the cycle's candidate root is still there for a young collection */
-      long n = refgc_collect(0, NULL);
-      if (n != 2)
-        TEST_FAIL("after refgc_collect(%d) returned REFGC_ENOMEM, refgc_collect(0) found %ld "
-                  "objects, not the young cycle (2): the failed collection lost the candidate "
-                  "roots", gen, n);
-      ASSERT_EQ(G.rel[aid], 1);
-      ASSERT_EQ(G.rel[bid], 1);
-    }
-    for (int i = 0; i < N; i++) refgc_decref(keep[i]);
-    refgc_collect(2, NULL);
-    ASSERT_EQ(G.rel[aid], 1);
-    ASSERT_EQ(type_live(T_ring), 0);
-  }
-  free(keep);
+  oom_round(2, 300000);
+  oom_round(0, 1200000);
   ASSERT_HOOKS_OK();
   gc_restore();
 }
