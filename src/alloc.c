@@ -271,18 +271,18 @@ void *refgc_realloc(void *p, size_t size) {
   return q;
 }
 
-int refgc_owns(const void *p) {
+size_t refgc__block_usable(const void *p) {
   refgc_segment_t *seg = refgc__segment_of(p);
   if (!seg) return 0;
-  size_t usable;
-  if (seg->kind == REFGC_SEGMENT_LARGE) {
-    if ((const uint8_t *)p != (uint8_t *)seg + seg->large_offset) return 0;
-    usable = seg->large_usable;
-  } else {
-    refgc_page_t *page = page_of(seg, p);
-    if (refgc__page_block_index(page, p) < 0) return 0;
-    usable = page->block_size;
-  }
+  if (seg->kind == REFGC_SEGMENT_LARGE)
+    return (const uint8_t *)p == (uint8_t *)seg + seg->large_offset ? seg->large_usable : 0;
+  refgc_page_t *page = page_of(seg, p);
+  return refgc__page_block_index(page, p) >= 0 ? page->block_size : 0;
+}
+
+int refgc_owns(const void *p) {
+  size_t usable = refgc__block_usable(p);
+  if (!usable) return 0;
   return refgc__opt.debug ? refgc__debug_is_live(p, usable) : 1;
 }
 

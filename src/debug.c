@@ -179,17 +179,7 @@ size_t refgc__debug_usable(const char *func, const void *ptr) {
 
 REFGC_NO_ASAN int refgc__debug_stack(const void *ptr, void **out, int max) {
   if (!refgc__opt.debug || !frames()) return 0;
-  refgc_segment_t *seg = refgc__segment_of(ptr);
-  if (!seg) return 0;
-  size_t usable;
-  if (seg->kind == REFGC_SEGMENT_LARGE) {
-    if ((const uint8_t *)ptr != (uint8_t *)seg + seg->large_offset) return 0;
-    usable = seg->large_usable;
-  } else {
-    refgc_page_t *page = &seg->pages[((uintptr_t)ptr - (uintptr_t)seg) >> seg->page_shift];
-    if (refgc__page_block_index(page, ptr) < 0) return 0;
-    usable = page->block_size;
-  }
+  size_t usable = refgc__block_usable(ptr);
   if (usable < tail_size()) return 0;
   uint8_t *p = (uint8_t *)(uintptr_t)ptr;
   void *const volatile *stack = (void *const volatile *)(p + stack_offset(usable));

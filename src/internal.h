@@ -206,6 +206,9 @@ REFGC_INTERNAL void *refgc__raw_malloc(size_t size, size_t align, bool object);
 REFGC_INTERNAL void *refgc__object_malloc(size_t size);
 /* Free an object's block (known valid: skips the pointer checks outside debug mode). */
 REFGC_INTERNAL void refgc__object_free(void *p);
+/* Usable bytes of the block that starts at `p` (raw size, before debug mode's tail), or 0
+ * when `p` is not the start of a block. O(1); never reports. */
+REFGC_INTERNAL size_t refgc__block_usable(const void *p);
 /* Whether `p` is the start of a block in an object page (or a large object), whatever the
  * block's state. O(1); never reports. */
 REFGC_INTERNAL bool refgc__is_object_block(const void *p);
