@@ -32,7 +32,8 @@ void *refgc__large_alloc(size_t size, size_t align, bool object) {
     errno = ENOMEM;
     return NULL;
   }
-  size_t map = (offset + size + page - 1) & ~(page - 1);
+  /* at least one usable byte, so that a block of size 0 is still a block (refgc_owns) */
+  size_t map = (offset + (size ? size : 1) + page - 1) & ~(page - 1);
   refgc_segment_t *seg = refgc__os_map(map, REFGC_SEGMENT_SIZE);
   if (!seg) {
     errno = ENOMEM;

@@ -57,6 +57,7 @@ void refgc__bin_insert(refgc_heap_t *heap, refgc_page_t *page) {
   else
     heap->bins[page->cls][b] = page;
   *tail = page;
+  heap->binned[page->cls]++;
 }
 
 void refgc__bin_remove(refgc_heap_t *heap, refgc_page_t *page) {
@@ -69,6 +70,7 @@ void refgc__bin_remove(refgc_heap_t *heap, refgc_page_t *page) {
   else
     heap->bins_tail[page->cls][page->bin] = page->prev;
   page->next = page->prev = NULL;
+  heap->binned[page->cls]--;
 }
 
 void refgc__page_set_full(refgc_page_t *page) {
@@ -242,14 +244,7 @@ void refgc__page_rebin(refgc_page_t *page) {
   if (page->bin == REFGC_BIN_CURRENT) {
     /* The current page emptied. Keep it unless the class has other pages to fill first,
      * so that a loop allocating and freeing one block does not churn pages. */
-    if (page->used == 0) {
-      for (unsigned b = 0; b < REFGC_BINS; b++) {
-        if (heap->bins[page->cls][b]) {
-          refgc__heap_retire_page(heap, page);
-          return;
-        }
-      }
-    }
+    if (page->used == 0 && heap->binned[page->cls]) refgc__heap_retire_page(heap, page);
     return;
   }
   if (page->used == 0) {

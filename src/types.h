@@ -247,6 +247,7 @@ typedef struct refgc_heap_s {
   refgc_heap_class_t cls[REFGC_NUM_LANES];             /* per lane */
   refgc_page_t *bins[REFGC_NUM_LANES][REFGC_BINS];      /* FIFO lists: heads */
   refgc_page_t *bins_tail[REFGC_NUM_LANES][REFGC_BINS]; /* and tails */
+  uint32_t binned[REFGC_NUM_LANES];                     /* pages on the lane's bins */
   _Atomic(refgc_page_t *) pending;     /* pages with remote frees (Treiber stack, pop-all) */
   refgc_segment_t *segments;           /* all small and medium segments of this heap */
   refgc_segment_t *avail[2];           /* segments with free slots: [0] small, [1] medium */
