@@ -25,6 +25,7 @@ static int heap_check(refgc_heap_t *heap) {
                     (void *)heap, c);
       bad++;
     }
+    size_t lane_seen = 0;
     for (unsigned b = 0; b < REFGC_BINS; b++) {
       size_t guard = 0;
       for (refgc_page_t *p = heap->bins[c][b]; p; p = p->next) {
@@ -36,7 +37,14 @@ static int heap_check(refgc_heap_t *heap) {
           break;
         }
         binned_seen++;
+        lane_seen++;
       }
+    }
+    if (lane_seen != heap->binned[c]) {
+      refgc__report(REFGC_ECORRUPT, "refgc_heap_check", heap, 0, 0, NULL, 0,
+                    "heap %p: lane %u counts %u binned pages but its bins hold %zu", (void *)heap,
+                    c, heap->binned[c], lane_seen);
+      bad++;
     }
   }
   for (refgc_segment_t *seg = heap->segments; seg; seg = seg->next) {

@@ -227,7 +227,8 @@ typedef struct refgc_segment_s {
  * Invariants, checked by `refgc__heap_check`:
  *   - `cls[c].current` is never NULL: a page of class c with bin REFGC_BIN_CURRENT, or the
  *     shared empty page (whose free list is always NULL, so the fast path falls through);
- *   - every page on `bins[c][b]` belongs to this heap, has class c and bin b;
+ *   - every page on `bins[c][b]` belongs to this heap, has class c and bin b, and
+ *     `binned[c]` counts the pages on lane c's bins;
  *   - `purge` lists the free slots of this heap's segments that may be resident, oldest first;
  *   - the stat counters are written only by the owning thread (read racily by `stats.c`).
  * ------------------------------------------------------------------------------------------ */
