@@ -103,10 +103,9 @@ static void wr_unlink(weakref_t *w) {
   else {
     wr_slot_t *s = wr_find(t);
     if (s) s->head = w->next;
-    if (s && !s->head) {
-      s->key = WR_TOMB;
-      t->bits &= ~REFGC_OB_WEAKREFS;
-    }
+    /* the referent keeps its WEAKREFS bit: this may run on another thread than the one using
+     * the referent, which alone writes its header; its release finds no entry and moves on */
+    if (s && !s->head) s->key = WR_TOMB;
   }
   if (w->next) w->next->prev = w->prev;
   w->next = w->prev = NULL;

@@ -21,6 +21,12 @@
  * synchronising is a data race (ThreadSanitizer reports it); in debug mode (REFGC_DEBUG=1)
  * count changes are atomic, so such a race cannot corrupt the count. Objects shared freely
  * between threads come in a later release.
+ *
+ * A weak reference belongs to the thread context of its referent as far as its callback is
+ * concerned: when the referent is released, the releasing thread takes a reference to each
+ * weak reference that has a callback, runs the callback, and drops that reference. A program
+ * whose referent may be released on one thread while another thread increfs or decrefs the
+ * weak reference must synchronise the two, as for any shared object.
  */
 #ifndef REFGC_OBJECT_H
 #define REFGC_OBJECT_H
