@@ -458,25 +458,39 @@ void refgc__incref_slow(refgc_object_t *o) {
   } while (!atomic_compare_exchange_weak(rc, &c, c + 1));
 }
 
+/* A count dropped but not to zero: the object may now be the root of a garbage cycle. */
+REFGC_INLINE void note_nonzero_decrement(refgc_object_t *o) {
+  if ((o->bits & (REFGC_OB_TRACKED | REFGC_OB_BUFFERED)) == REFGC_OB_TRACKED)
+    refgc__gc_candidate(o);
+}
+
+/* Debug mode's decrement: atomic, and a count already at 0 is reported (naming `func`).
+ * @return the count before the decrement, or 0 when nothing was decremented (immortal object,
+ * or an underflow reported). */
+static uint32_t debug_decrement(refgc_object_t *o, const char *func) {
+  _Atomic uint32_t *rc = (_Atomic uint32_t *)&o->refcnt;
+  uint32_t c = atomic_load(rc);
+  do {
+    if ((int32_t)c < 0) return 0;
+    if (c == 0) {
+      report_underflow(func, o);
+      return 0;
+    }
+  } while (!atomic_compare_exchange_weak(rc, &c, c - 1));
+  return c;
+}
+
 void refgc__decref_slow(refgc_object_t *o) {
   if (!refgc__object_checks) {
     if (o->refcnt == 0) report_underflow("refgc_decref", o);
     return; /* immortal */
   }
   if (!refgc__object_check("refgc_decref", o)) return;
-  _Atomic uint32_t *rc = (_Atomic uint32_t *)&o->refcnt;
-  uint32_t c = atomic_load(rc);
-  do {
-    if ((int32_t)c < 0) return;
-    if (c == 0) {
-      report_underflow("refgc_decref", o);
-      return;
-    }
-  } while (!atomic_compare_exchange_weak(rc, &c, c - 1));
+  uint32_t c = debug_decrement(o, "refgc_decref");
   if (c == 1)
     refgc__release(o);
-  else if ((o->bits & (REFGC_OB_TRACKED | REFGC_OB_BUFFERED)) == REFGC_OB_TRACKED)
-    refgc__gc_candidate(o); /* as the inline path does */
+  else if (c > 1)
+    note_nonzero_decrement(o); /* as the inline path does */
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -502,38 +516,27 @@ static void release_push(refgc_tstate_t *ts, refgc_object_t *o) {
 
 /* The visitor that drops each reference of an object being released. */
 static void release_visit(refgc_object_t *child, void *arg) {
+  static const char who[] = "refgc_decref (from a traverse hook during release)";
   if (!child) return;
   refgc_tstate_t *ts = arg;
+  uint32_t old;
   if (refgc__object_checks) {
+    /* debug mode: the child is checked, and every count change is atomic, this one too */
     if (!refgc__object_check("traverse", child)) return;
-    /* debug mode: every count change is atomic, this one too */
-    _Atomic uint32_t *rc = (_Atomic uint32_t *)&child->refcnt;
-    uint32_t old = atomic_load(rc);
-    do {
-      if ((int32_t)old < 0) return;
-      if (old == 0) {
-        report_underflow("refgc_decref (from a traverse hook during release)", child);
-        return;
-      }
-    } while (!atomic_compare_exchange_weak(rc, &old, old - 1));
-    if (old == 1)
-      release_push(ts, child);
-    else if ((child->bits & (REFGC_OB_TRACKED | REFGC_OB_BUFFERED)) == REFGC_OB_TRACKED)
-      refgc__gc_candidate(child);
-    return;
-  }
-  uint32_t c = child->refcnt;
-  if ((int32_t)c < 0) return;
-  if (c > 1) {
-    child->refcnt = c - 1;
-    if ((child->bits & (REFGC_OB_TRACKED | REFGC_OB_BUFFERED)) == REFGC_OB_TRACKED)
-      refgc__gc_candidate(child);
-  } else if (c == 1) {
-    child->refcnt = 0;
-    release_push(ts, child);
+    old = debug_decrement(child, who);
   } else {
-    report_underflow("refgc_decref (from a traverse hook during release)", child);
+    old = child->refcnt;
+    if ((int32_t)old < 0) return;
+    if (old == 0) {
+      report_underflow(who, child);
+      return;
+    }
+    child->refcnt = old - 1;
   }
+  if (old == 1)
+    release_push(ts, child); /* count 0: released by the loop, not recursively */
+  else if (old > 1)
+    note_nonzero_decrement(child);
 }
 
 void refgc__queue_callback(refgc_tstate_t *ts, refgc_object_t *weakref,
