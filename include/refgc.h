@@ -7,6 +7,7 @@
  * Part 2, objects: reference counting, finalizers, weak references (refgc/object.h,
  * included at the end of this file).
  * Part 3, the cycle collector (refgc/gc.h, included at the end of this file).
+ * Part 4, tracing and introspection (refgc/trace.h, included at the end of this file).
  *
  * The heap:
  *   - Small blocks (up to 128 KiB) come from per-thread heaps with no header in front of the
@@ -96,7 +97,9 @@ REFGC_API const char *refgc_version_string(void);
   XX(ECORRUPT, -8, "heap metadata is corrupted")                       \
   XX(EBADOBJECT, -9, "not a live object")                               \
   XX(EREFCOUNT, -10, "reference count would drop below zero")           \
-  XX(EBUSY, -11, "a collection is already running")
+  XX(EBUSY, -11, "a collection is already running")                   \
+  XX(EIO, -12, "a file could not be read or written")                  \
+  XX(EFORMAT, -13, "not a valid refgc snapshot file")
 
 /** Error codes. */
 typedef enum refgc_err {
@@ -291,6 +294,7 @@ REFGC_API void refgc_test_os_fail_after(long n);
 
 #include "refgc/object.h"
 #include "refgc/gc.h"
+#include "refgc/trace.h"
 
 #ifdef __cplusplus
 }

@@ -123,8 +123,13 @@ void *refgc__raw_malloc(size_t size, size_t align, bool object) {
 }
 
 void *refgc__object_malloc(size_t size) {
-  if (refgc_unlikely(refgc__opt.debug))
-    return refgc__debug_malloc("refgc_new", size, REFGC_MIN_ALIGN, false, true);
+  if (refgc_unlikely(refgc__is_slow())) {
+    void *p = refgc__opt.debug
+                  ? refgc__debug_malloc("refgc_new", size, REFGC_MIN_ALIGN, false, true)
+                  : refgc__raw_malloc(size, REFGC_MIN_ALIGN, true);
+    refgc__trace_alloc(p, size);
+    return p;
+  }
   if (refgc_likely(size - 1 < REFGC_SMALL_FAST_MAX))
     return refgc__heap_malloc_small(refgc__tl_heap, REFGC_OBJECT_LANE + (unsigned)((size - 1) >> 4), size);
   return refgc__raw_malloc(size, REFGC_MIN_ALIGN, true);
@@ -165,13 +170,14 @@ void refgc__raw_free_valid(refgc_segment_t *seg, refgc_page_t *page, void *p) {
  * ------------------------------------------------------------------------------------------ */
 
 static REFGC_NOINLINE void *malloc_generic(size_t size) {
-  if (refgc__opt.debug)
-    return refgc__debug_malloc("refgc_malloc", size, REFGC_MIN_ALIGN, false, false);
-  return refgc__raw_malloc(size, REFGC_MIN_ALIGN, false);
+  void *p = refgc__opt.debug ? refgc__debug_malloc("refgc_malloc", size, REFGC_MIN_ALIGN, false, false)
+                             : refgc__raw_malloc(size, REFGC_MIN_ALIGN, false);
+  if (refgc__is_slow()) refgc__trace_alloc(p, size);
+  return p;
 }
 
 void *refgc_malloc(size_t size) {
-  if (refgc_likely(size - 1 < REFGC_SMALL_FAST_MAX && !refgc__opt.debug))
+  if (refgc_likely(size - 1 < REFGC_SMALL_FAST_MAX && !refgc__is_slow()))
     return refgc__heap_malloc_small(refgc__tl_heap, (unsigned)((size - 1) >> 4), size);
   return malloc_generic(size);
 }
@@ -182,14 +188,18 @@ void *refgc_calloc(size_t count, size_t size) {
     errno = ENOMEM;
     return NULL;
   }
-  if (refgc__opt.debug)
-    return refgc__debug_malloc("refgc_calloc", total, REFGC_MIN_ALIGN, true, false);
-  void *p = refgc__raw_malloc(total, REFGC_MIN_ALIGN, false);
-  /* large blocks are fresh zero pages from the OS */
-  if (p && total <= REFGC_MEDIUM_MAX)
-    memset(p, 0, total);
-  else if (p)
-    refgc_track_open(p, total); /* tell valgrind the zeroes are defined */
+  void *p;
+  if (refgc__opt.debug) {
+    p = refgc__debug_malloc("refgc_calloc", total, REFGC_MIN_ALIGN, true, false);
+  } else {
+    p = refgc__raw_malloc(total, REFGC_MIN_ALIGN, false);
+    /* large blocks are fresh zero pages from the OS */
+    if (p && total <= REFGC_MEDIUM_MAX)
+      memset(p, 0, total);
+    else if (p)
+      refgc_track_open(p, total); /* tell valgrind the zeroes are defined */
+  }
+  if (refgc__is_slow()) refgc__trace_alloc(p, total);
   return p;
 }
 
@@ -199,14 +209,17 @@ void *refgc_aligned_alloc(size_t alignment, size_t size) {
     return NULL;
   }
   if (alignment < REFGC_MIN_ALIGN) alignment = REFGC_MIN_ALIGN;
-  if (refgc__opt.debug)
-    return refgc__debug_malloc("refgc_aligned_alloc", size, alignment, false, false);
-  return refgc__raw_malloc(size, alignment, false);
+  void *p = refgc__opt.debug
+                ? refgc__debug_malloc("refgc_aligned_alloc", size, alignment, false, false)
+                : refgc__raw_malloc(size, alignment, false);
+  if (refgc__is_slow()) refgc__trace_alloc(p, size);
+  return p;
 }
 
 /* Everything but a valid small block: NULL, large blocks, debug mode, bad pointers. */
 static REFGC_NOINLINE void free_generic(void *p) {
   if (!p) return;
+  if (refgc__is_slow()) refgc__trace_free(p);
   if (refgc__opt.debug) {
     refgc__debug_free("refgc_free", p);
     return;
@@ -221,7 +234,7 @@ void refgc_free(void *p) {
    * descriptor is empty) and, with debug mode, go to free_generic */
   uintptr_t a = (uintptr_t)p;
   uintptr_t idx = a >> REFGC_SEGMENT_SHIFT;
-  if (refgc_likely((a >> REFGC_ADDRESS_BITS) == 0 && !refgc__opt.debug &&
+  if (refgc_likely((a >> REFGC_ADDRESS_BITS) == 0 && !refgc__is_slow() &&
                    ((atomic_load_explicit(&refgc__segmap[idx >> 6], memory_order_relaxed) >>
                      (idx & 63)) & 1))) {
     refgc_segment_t *seg = (refgc_segment_t *)(a & ~(uintptr_t)REFGC_SEGMENT_MASK);
@@ -255,7 +268,7 @@ void *refgc_realloc(void *p, size_t size) {
   }
   size_t old = refgc__opt.debug ? refgc__debug_usable("refgc_realloc", p)
                                 : refgc__raw_usable(seg, page, p);
-  if (!refgc__opt.debug && size <= old && size >= old / 2 && size > 0) {
+  if (!refgc__is_slow() && size <= old && size >= old / 2 && size > 0) {
     /* fits, and shrinking would not halve the block: keep it */
     refgc_track_free(p, old);
     refgc_track_malloc(p, size, old);
@@ -288,7 +301,7 @@ int refgc_owns(const void *p) {
 
 void refgc__object_free(void *p) {
   refgc_segment_t *seg = (refgc_segment_t *)((uintptr_t)p & ~(uintptr_t)REFGC_SEGMENT_MASK);
-  if (refgc_unlikely(refgc__opt.debug || seg->kind == REFGC_SEGMENT_LARGE)) {
+  if (refgc_unlikely(refgc__is_slow() || seg->kind == REFGC_SEGMENT_LARGE)) {
     refgc_free(p);
     return;
   }

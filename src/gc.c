@@ -63,7 +63,7 @@ static struct {
 static int ncallbacks;
 static refgc_ptrvec_t garbage;   /* the garbage list: holds references */
 static refgc_ptrvec_t set;       /* S */
-static refgc_ptrvec_t stack;     /* mark stack */
+static refgc_ptrvec_t mark_stack;    /* mark stack */
 atomic_size_t refgc__gc_frozen;
 #define freeze_count refgc__gc_frozen
 
@@ -367,7 +367,7 @@ static void visit_mark(refgc_object_t *child, void *arg) {
   child->refcnt++;
   if (child->bits & REFGC_OB_REACH) return;
   child->bits |= REFGC_OB_REACH;
-  if (!vec_push(&stack, child)) stack_oom = true;
+  if (!vec_push(&mark_stack, child)) stack_oom = true;
 }
 
 /* Mark REACH on every member of `v[0..n)` (members carry `member`) that is referenced from
@@ -380,19 +380,19 @@ static void trial_deletion(refgc_object_t **v, size_t n, uint32_t member, uint32
     for (size_t i = 0; i < n; i++) v[i]->refcnt -= extra;
   for (size_t i = 0; i < n; i++) traverse(v[i], visit_subtract, &t);
   /* roots first (counts above zero now), before marking adds references back */
-  stack.n = 0;
+  mark_stack.n = 0;
   for (size_t i = 0; i < n; i++) {
     if (v[i]->refcnt > 0 || (v[i]->bits & REFGC_OB_REACH)) {
       v[i]->bits |= REFGC_OB_REACH;
-      if (!vec_push(&stack, v[i])) stack_oom = true;
+      if (!vec_push(&mark_stack, v[i])) stack_oom = true;
     }
   }
   if (!stack_oom) {
-    while (stack.n) traverse(stack.v[--stack.n], visit_mark, &t);
+    while (mark_stack.n) traverse(mark_stack.v[--mark_stack.n], visit_mark, &t);
   }
   if (stack_oom) {
     /* the mark stack could not grow: restore every count from scratch and keep everything */
-    stack.n = 0;
+    mark_stack.n = 0;
     for (size_t i = 0; i < n; i++) v[i]->bits &= ~REFGC_OB_REACH;
     for (size_t i = 0; i < n; i++) traverse(v[i], visit_restore, &t);
     for (size_t i = 0; i < n; i++) v[i]->bits |= REFGC_OB_REACH;
@@ -622,7 +622,7 @@ static long collect(int mode, refgc_gc_result_t *out) {
   set.n = 0;
   if (trim) {
     vec_trim(&set, 65536);
-    vec_trim(&stack, 65536);
+    vec_trim(&mark_stack, 65536);
   }
 
   r.seconds = now_s() - t0;
@@ -816,6 +816,17 @@ static bool introspect_begin(void) {
   if (!refgc__heap_get()) return false;
   int expected = 0;
   return atomic_compare_exchange_strong(&collecting, &expected, 1);
+}
+
+bool refgc__gc_walk_objects(void (*fn)(refgc_object_t *o, void *arg), void *arg) {
+  if (!introspect_begin()) return false;
+  walk_all(fn, arg);
+  atomic_store(&collecting, 0);
+  return true;
+}
+
+void refgc__gc_traverse(refgc_object_t *o, refgc_visit_fn *visit, void *arg) {
+  traverse(o, visit, arg);
 }
 
 size_t refgc_gc_get_objects(int generation, refgc_object_visitor *fn, void *arg) {

@@ -110,7 +110,10 @@ void refgc__global_init(void) {
 
 #if defined(__GNUC__)
 /* Read the environment before main() so that debug mode is fixed before the first block. */
-__attribute__((constructor)) static void refgc_constructor(void) { refgc__global_init(); }
+__attribute__((constructor)) static void refgc_constructor(void) {
+  refgc__global_init();
+  refgc__trace_autostart(); /* REFGC_TRACE: after the heap is ready, before main() */
+}
 #endif
 
 refgc_heap_t *refgc__heap_get(void) {
@@ -193,6 +196,7 @@ void refgc__heap_retire_page(refgc_heap_t *heap, refgc_page_t *page) {
   if (page->bin == REFGC_BIN_CURRENT) heap->cls[page->cls].current = &refgc__empty_page;
   refgc_stat_add(heap->class_pages[page->cls], (size_t)-1);
   refgc_stat_add(heap->class_capacity[page->cls], (size_t)0 - page->capacity);
+  refgc__trace_page_retired(page);
   page->start = NULL;
   refgc__set_carved_end(page, NULL);
   page->free = page->local_free = NULL;

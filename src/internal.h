@@ -316,9 +316,54 @@ REFGC_INTERNAL extern _Atomic size_t refgc__gc_threshold0;
 REFGC_INTERNAL void refgc__gc_maybe_collect(refgc_tstate_t *ts);
 
 /* ---------------------------------------------------------------------------------------------
+ * trace.c — allocation tracing
+ * ------------------------------------------------------------------------------------------ */
+
+/* Set while debug mode or tracing is on: the allocation fast paths test it and go generic. */
+REFGC_INTERNAL extern _Atomic int refgc__slow;
+REFGC_INLINE bool refgc__is_slow(void) {
+  return atomic_load_explicit(&refgc__slow, memory_order_relaxed) != 0;
+}
+/* A block of `size` requested bytes was allocated at `p` (NULL ignored): trace it. */
+REFGC_INTERNAL void refgc__trace_alloc(void *p, size_t size);
+/* The block at `p` is about to be freed: forget its trace. */
+REFGC_INTERNAL void refgc__trace_free(const void *p);
+/* A page is being given back: free its trace words. */
+REFGC_INTERNAL void refgc__trace_page_retired(refgc_page_t *page);
+/* The trace of the live block at `p`: traceback id and requested size. */
+REFGC_INTERNAL bool refgc__trace_lookup(const void *p, uint32_t *id, uint64_t *size);
+/* Visit every valid trace (block, requested size, traceback id, object page?) under the
+ * trace lock and the heaps lock. */
+typedef void refgc__trace_visit_fn(void *block, uint64_t size, uint32_t tb, bool object, void *arg);
+REFGC_INTERNAL void refgc__trace_walk(refgc__trace_visit_fn *fn, void *arg);
+/* Traceback ids are 1..count-1; frames of one (immutable); -1 for a bad id. */
+REFGC_INTERNAL size_t refgc__trace_tb_count(void);
+REFGC_INTERNAL int refgc__trace_tb_frames(uint32_t id, void *const **frames);
+/* Blocks and bytes one trace of `size` stands for (1 and size unless sampling). */
+REFGC_INTERNAL double refgc__trace_weight(uint64_t size);
+REFGC_INTERNAL uint64_t refgc__trace_weight_bytes(uint64_t size);
+/* Seconds since tracing's clock started; a copy of the series (malloc'd; count returned). */
+REFGC_INTERNAL double refgc__trace_clock(void);
+REFGC_INTERNAL size_t refgc__trace_series_copy(refgc_series_point_t **out);
+REFGC_INTERNAL void refgc__trace_options_init(void);
+REFGC_INTERNAL void refgc__trace_autostart(void);
+
+/* gc.c: walk every live object (false when a collection or another walk is running) */
+REFGC_INTERNAL bool refgc__gc_walk_objects(void (*fn)(refgc_object_t *o, void *arg), void *arg);
+/* gc.c: call `visit` for each reference of `o` (its type's traverse hook) */
+REFGC_INTERNAL void refgc__gc_traverse(refgc_object_t *o, refgc_visit_fn *visit, void *arg);
+
+/* ---------------------------------------------------------------------------------------------
  * options.c
  * ------------------------------------------------------------------------------------------ */
 
 REFGC_INTERNAL void refgc__options_init(void);
+
+/* ---------------------------------------------------------------------------------------------
+ * symbols.c — return addresses to names (refgc_symbolize)
+ * ------------------------------------------------------------------------------------------ */
+
+/* Bytes the symbol cache holds (tables and interned strings, from the C library's malloc). */
+REFGC_INTERNAL size_t refgc__symbols_memory(void);
 
 #endif /* REFGC_INTERNAL_H */

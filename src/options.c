@@ -46,6 +46,7 @@ void refgc__options_init(void) {
   if (refgc__opt.verbose) atexit(print_stats_at_exit);
   refgc__object_checks = refgc__opt.debug;
   refgc__gc_options_init();
+  refgc__trace_options_init();
 }
 
 int refgc_debug_mode(void) {

@@ -1,12 +1,14 @@
 /* refgc — unity build: the whole library as one translation unit, for single-object and LTO
  * builds (cc -c src/static.c). The CMake build compiles the files separately.
  */
+#define _GNU_SOURCE /* pthread_getattr_np, dladdr (trace.c, symbols.c) */
 #include "alloc.c"
 #include "check.c"
 #include "debug.c"
 #include "error.c"
 #include "gc.c"
 #include "heap.c"
+#include "introspect.c"
 #include "large.c"
 #include "object.c"
 #include "options.c"
@@ -15,6 +17,10 @@
 #include "prim/unix/prim.c"
 #include "segment.c"
 #include "sizeclass.c"
+#include "snapshot.c"
+#include "snapshot_io.c"
 #include "stats.c"
+#include "symbols.c"
+#include "trace.c"
 #include "weakmap.c"
 #include "weakref.c"

@@ -199,6 +199,18 @@ typedef enum refgc_segment_kind_e {
   REFGC_SEGMENT_LARGE = 3
 } refgc_segment_kind_t;
 
+/* Allocation tracing (trace.c): one trace word per block of a page, indexed by the block's
+ * index; made by the page's owner on the page's first traced block, freed when the page is
+ * given back (under the trace lock, which snapshot walks hold). `start`, `block_size` and
+ * `capacity` copy the page's, so a walk never reads the page descriptor. */
+typedef struct refgc_trace_page_s {
+  uint8_t *start;
+  uint32_t block_size;
+  uint32_t capacity;
+  bool object;                /* an object page */
+  _Atomic uint64_t slot[];    /* size << 32 | traceback id << 8 | epoch; 0: none */
+} refgc_trace_page_t;
+
 typedef struct refgc_segment_s {
   uintptr_t cookie;
   uint8_t kind;
@@ -214,6 +226,9 @@ typedef struct refgc_segment_s {
   bool on_avail;
   bool large_object;         /* large: the block is an object (refgc_new) */
   uint64_t *frozen;          /* cycle collector: bit per 16 bytes, objects frozen (gc.c) */
+  _Atomic(refgc_trace_page_t *) *_Atomic trace_pages; /* tracing: per slot, NULL when none */
+  _Atomic uint64_t large_trace;   /* large: the block's trace word (trace.c) */
+  size_t large_requested;         /* large: bytes requested, while traced */
   /* large */
   size_t large_map_size;     /* bytes mapped */
   size_t large_offset;       /* user block offset from the segment start */

@@ -1,0 +1,901 @@
+/* refgc — allocation tracing: tracemalloc's model for C (refgc/trace.h).
+ *
+ * Switching on. `refgc__slow` is the one flag the allocation fast paths test (debug mode or
+ * tracing): while tracing, refgc_malloc, refgc_free, refgc_new and the rest take their generic
+ * paths, which call `refgc__trace_alloc` after a block is allocated and `refgc__trace_free`
+ * before it is freed. With tracing off, the fast paths pay nothing more than before.
+ *
+ * One trace per block, no hash table. A block's trace is a 64-bit word in a side array kept
+ * per page, indexed by the block's index in its page (the same exact division the free path
+ * already does), so recording and forgetting a trace is a store, and the tracer costs 8 bytes
+ * per block of a traced page:
+ *
+ *     word = requested size (32 bits) << 32 | traceback id (24 bits) << 8 | epoch (8 bits)
+ *
+ * A large block keeps the same word, and its full requested size, in its segment header. The
+ * side array of a page is made by the page's owner on the first traced block and freed when the
+ * page is given back; a word is valid only when its epoch is the current one, so stopping
+ * tracing forgets every trace at once by moving the epoch (no walk). Blocks allocated before
+ * tracing started have no valid word and are not traced, as with tracemalloc.
+ *
+ * Tracebacks. A capture walks the frame-pointer chain (the library is built with frame
+ * pointers; each step checks the next frame lies above the last and inside the thread's
+ * stack, so a program built without them gives short stacks, never a crash). REFGC_TRACE_UNWIND
+ * =dwarf uses the C library's DWARF unwinder (backtrace) instead: slower, right without frame
+ * pointers. refgc's own frames are left out by address: when tracing starts, every allocation
+ * entry point is called once from a known place and the return addresses seen between the
+ * capture and that place are remembered as "ours". Identical tracebacks are stored once in a
+ * global table (hash, open addressing, under a mutex), fronted by a per-thread cache so that a
+ * repeated stack takes no lock. Traceback entries are immutable once published and never freed
+ * (they are kept across stop and start), so readers need no lock.
+ *
+ * Sampling. Each thread counts bytes down to its next sample; the distance is drawn from an
+ * exponential distribution of the mean asked for, so a block of s bytes is traced with
+ * probability p = 1 - exp(-s/mean), and counts s/p bytes and 1/p blocks in the totals.
+ *
+ * Memory over time. Every REFGC_TRACE_SERIES_MS the allocation path adds a point (time, RSS,
+ * traced, heap in use and committed) to a ring of 65536 points; periodic snapshots
+ * (REFGC_TRACE_EVERY_MS / _BYTES) are written from the same place.
+ *
+ * All of the tracer's memory comes from the C library's malloc: it never shows as the program's.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* pthread_getattr_np */
+#endif
+#include <errno.h>
+#include <execinfo.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+/* ---------------------------------------------------------------------------------------------
+ * State
+ * ------------------------------------------------------------------------------------------ */
+
+#define TB_CHUNK 4096                    /* traceback pointers per chunk */
+#define TB_MAX ((uint32_t)1 << 24)       /* traceback ids fit 24 bits; id 0 is "none" */
+#define TB_CACHE 512                     /* per-thread cache entries (power of two) */
+#define SERIES_CAP 65536
+#define OWN_MAX 64                       /* remembered return addresses of refgc's frames */
+
+/* A stored traceback: immutable once its id is published. */
+typedef struct tb_s {
+  uint64_t hash;
+  uint32_t n;
+  void *frames[];
+} tb_t;
+
+_Atomic int refgc__slow;
+
+static pthread_mutex_t trace_lock = PTHREAD_MUTEX_INITIALIZER; /* tables, page arrays, epoch */
+static _Atomic int tracing;
+static int trace_frames;
+static int unwind_dwarf;               /* REFGC_TRACE_UNWIND=dwarf */
+static uint64_t sample_mean;           /* 0: every allocation */
+static uint64_t sample_seed;
+static _Atomic uint32_t trace_epoch = 1; /* 1..255 */
+static _Atomic uint32_t trace_session;   /* bumped at every start: per-thread state resets */
+
+static _Atomic int64_t traced_bytes, traced_peak, traced_blocks;
+static _Atomic size_t tracer_mem;      /* bytes of tracer memory */
+
+/* traceback table: ids -> entries (chunked, published with release stores), and a hash index */
+static _Atomic(tb_t **) tb_chunks[TB_MAX / TB_CHUNK];
+static _Atomic uint32_t tb_count = 1;  /* next id */
+static uint32_t *tb_index;             /* open addressing: ids, 0 empty */
+static size_t tb_index_cap;
+
+/* refgc's own return addresses (see the file comment) */
+static void *own_addr[OWN_MAX];
+static _Atomic int own_count;
+
+/* memory-over-time series */
+static pthread_mutex_t series_lock = PTHREAD_MUTEX_INITIALIZER;
+static refgc_series_point_t *series;
+static size_t series_head, series_len; /* ring */
+static uint64_t clock_start_ns;
+static _Atomic uint64_t series_due_ns;
+static uint64_t series_interval_ns = 100 * 1000000ull;
+
+/* periodic snapshots */
+static char *snap_path;                /* REFGC_TRACE_FILE */
+static uint64_t every_ms, every_bytes;
+static _Atomic uint64_t next_snap_ns;
+static _Atomic int64_t snap_mark_bytes; /* traced bytes at the last periodic snapshot */
+static _Atomic unsigned snap_seq;
+static _Atomic int snap_busy;
+
+typedef struct tl_trace_s {
+  uint32_t session;
+  int64_t sample_left;      /* bytes to the next sample */
+  uint64_t rng;
+  uintptr_t stack_lo, stack_hi;
+  int in_tracer;
+  unsigned tick;
+  struct {
+    uint64_t hash;
+    uint32_t id;
+  } cache[TB_CACHE];
+} tl_trace_t;
+static _Thread_local tl_trace_t *tl;
+
+static void *tmalloc(size_t n) {
+  void *p = malloc(n);
+  if (p) atomic_fetch_add_explicit(&tracer_mem, n, memory_order_relaxed);
+  return p;
+}
+static void *tcalloc(size_t n, size_t size) {
+  void *p = calloc(n, size);
+  if (p) atomic_fetch_add_explicit(&tracer_mem, n * size, memory_order_relaxed);
+  return p;
+}
+static void tfree(void *p, size_t n) {
+  if (!p) return;
+  atomic_fetch_sub_explicit(&tracer_mem, n, memory_order_relaxed);
+  free(p);
+}
+
+static void set_slow(void) {
+  atomic_store_explicit(&refgc__slow, refgc__opt.debug || atomic_load(&tracing),
+                        memory_order_relaxed);
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Per-thread state
+ * ------------------------------------------------------------------------------------------ */
+
+static uint64_t splitmix(uint64_t *s) {
+  uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+
+/* Bytes to the next sample: exponential with mean `sample_mean` (at least 1). */
+static int64_t next_interval(tl_trace_t *t) {
+  double u = (double)(splitmix(&t->rng) >> 11) * (1.0 / 9007199254740992.0); /* [0,1) */
+  double d = -log(1.0 - u) * (double)sample_mean;
+  if (d < 1) d = 1;
+  if (d > 9e18) d = 9e18;
+  return (int64_t)d;
+}
+
+static _Atomic uint64_t thread_serial;
+
+static tl_trace_t *tl_get(void) {
+  tl_trace_t *t = tl;
+  uint32_t session = atomic_load_explicit(&trace_session, memory_order_acquire);
+  if (t && t->session == session) return t;
+  if (!t) {
+    t = calloc(1, sizeof *t); /* per thread, lives with the thread (see tl_destroy) */
+    if (!t) return NULL;
+    atomic_fetch_add_explicit(&tracer_mem, sizeof *t, memory_order_relaxed);
+    pthread_attr_t attr;
+    if (pthread_getattr_np(pthread_self(), &attr) == 0) {
+      void *addr;
+      size_t size;
+      if (pthread_attr_getstack(&attr, &addr, &size) == 0) {
+        t->stack_lo = (uintptr_t)addr;
+        t->stack_hi = (uintptr_t)addr + size;
+      }
+      pthread_attr_destroy(&attr);
+    }
+    tl = t;
+  } else {
+    memset(t->cache, 0, sizeof t->cache);
+  }
+  t->session = session;
+  t->rng = sample_seed ^ (atomic_fetch_add(&thread_serial, 1) * 0xD1B54A32D192ED03ull);
+  t->sample_left = sample_mean ? next_interval(t) : 0;
+  return t;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Capturing a stack
+ * ------------------------------------------------------------------------------------------ */
+
+static bool is_own(void *ra) {
+  int n = atomic_load_explicit(&own_count, memory_order_acquire);
+  for (int i = 0; i < n; i++)
+    if (own_addr[i] == ra) return true;
+  return false;
+}
+
+/* Walk the frame-pointer chain: up to `max` return addresses into `out`, starting with the
+ * caller of this function. Reads only saved frame pointers and return addresses, inside the
+ * thread's stack bounds. */
+__attribute__((noinline, no_sanitize("address"))) REFGC_NO_TSAN static int
+fp_walk(tl_trace_t *t, void **out, int max) {
+  uintptr_t lo = t->stack_lo, hi = t->stack_hi;
+  uintptr_t *fp = __builtin_frame_address(0);
+  int n = 0;
+  while (n < max) {
+    uintptr_t f = (uintptr_t)fp;
+    if (f & 7) break;
+    if (lo && (f < lo || f + 16 > hi)) break;
+    void *ra = (void *)fp[1];
+    if (!ra) break;
+    out[n++] = ra;
+    uintptr_t *next = (uintptr_t *)fp[0];
+    if ((uintptr_t)next <= f) break;
+    fp = next;
+  }
+  return n;
+}
+
+/* The allocating call's stack without refgc's own frames: up to `max` frames. Not inlined, so
+ * that the first two return addresses an unwinder sees are always "into capture" and "into
+ * capture's caller" (refgc__trace_alloc, or calib_capture while calibrating): both are dropped,
+ * and what follows is the same return addresses in calibration and in real use. */
+static REFGC_NOINLINE int capture(tl_trace_t *t, void **out, int max, bool raw) {
+  void *buf[REFGC_TRACE_MAX_FRAMES + 24];
+  int want = max + 24, n;
+  if (unwind_dwarf)
+    n = backtrace(buf, want);
+  else
+    n = fp_walk(t, buf, want);
+  int skip = n < 2 ? n : 2;
+  if (!raw)
+    while (skip < n && is_own(buf[skip])) skip++;
+  n -= skip;
+  if (n > max) n = max;
+  memcpy(out, buf + skip, (size_t)n * sizeof *out);
+  __asm__ volatile("" ::: "memory"); /* keep this frame: no tail call into memcpy */
+  return n;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * The traceback table
+ * ------------------------------------------------------------------------------------------ */
+
+static uint64_t tb_hash(void *const *frames, int n) {
+  uint64_t h = 0x9E3779B97F4A7C15ull ^ (uint64_t)n;
+  for (int i = 0; i < n; i++) {
+    h ^= (uint64_t)(uintptr_t)frames[i];
+    h *= 0xFF51AFD7ED558CCDull;
+    h ^= h >> 32;
+  }
+  return h | 1; /* never 0 (an empty cache entry) */
+}
+
+static tb_t *tb_get(uint32_t id) {
+  if (id == 0 || id >= TB_MAX) return NULL;
+  tb_t **chunk = atomic_load_explicit(&tb_chunks[id / TB_CHUNK], memory_order_acquire);
+  return chunk ? chunk[id % TB_CHUNK] : NULL;
+}
+
+static bool tb_equal(const tb_t *tb, uint64_t h, void *const *frames, int n) {
+  return tb && tb->hash == h && tb->n == (uint32_t)n &&
+         memcmp(tb->frames, frames, (size_t)n * sizeof *frames) == 0;
+}
+
+static bool tb_index_grow(void) {
+  size_t cap = tb_index_cap ? tb_index_cap * 2 : 4096;
+  uint32_t *idx = tcalloc(cap, sizeof *idx);
+  if (!idx) return false;
+  for (size_t i = 0; i < tb_index_cap; i++) {
+    uint32_t id = tb_index[i];
+    if (!id) continue;
+    size_t j = tb_get(id)->hash & (cap - 1);
+    while (idx[j]) j = (j + 1) & (cap - 1);
+    idx[j] = id;
+  }
+  tfree(tb_index, tb_index_cap * sizeof *tb_index);
+  tb_index = idx;
+  tb_index_cap = cap;
+  return true;
+}
+
+/* The id of this traceback, storing it if new; 0 when out of memory or ids. Takes the lock. */
+static uint32_t tb_intern_locked(uint64_t h, void *const *frames, int n) {
+  if (tb_index_cap) {
+    for (size_t j = h & (tb_index_cap - 1); tb_index[j]; j = (j + 1) & (tb_index_cap - 1))
+      if (tb_equal(tb_get(tb_index[j]), h, frames, n)) return tb_index[j];
+  }
+  uint32_t id = atomic_load_explicit(&tb_count, memory_order_relaxed);
+  if (id >= TB_MAX) return 0;
+  if ((id + 1) * 2 > tb_index_cap && !tb_index_grow()) return 0;
+  _Atomic(tb_t **) *slot = &tb_chunks[id / TB_CHUNK];
+  tb_t **chunk = atomic_load_explicit(slot, memory_order_relaxed);
+  if (!chunk) {
+    chunk = tcalloc(TB_CHUNK, sizeof *chunk);
+    if (!chunk) return 0;
+    atomic_store_explicit(slot, chunk, memory_order_release);
+  }
+  tb_t *tb = tmalloc(sizeof *tb + (size_t)n * sizeof(void *));
+  if (!tb) return 0;
+  tb->hash = h;
+  tb->n = (uint32_t)n;
+  memcpy(tb->frames, frames, (size_t)n * sizeof *frames);
+  /* publish: the entry, then the id (readers find ids only through slots or the index) */
+  atomic_store_explicit((_Atomic(tb_t *) *)&chunk[id % TB_CHUNK], tb, memory_order_release);
+  size_t j = h & (tb_index_cap - 1);
+  while (tb_index[j]) j = (j + 1) & (tb_index_cap - 1);
+  tb_index[j] = id;
+  atomic_store_explicit(&tb_count, id + 1, memory_order_release);
+  return id;
+}
+
+static uint32_t tb_intern(tl_trace_t *t, void *const *frames, int n) {
+  uint64_t h = tb_hash(frames, n);
+  unsigned c = (unsigned)(h >> 7) & (TB_CACHE - 1);
+  if (t->cache[c].hash == h && tb_equal(tb_get(t->cache[c].id), h, frames, n))
+    return t->cache[c].id;
+  pthread_mutex_lock(&trace_lock);
+  uint32_t id = tb_intern_locked(h, frames, n);
+  pthread_mutex_unlock(&trace_lock);
+  if (id) {
+    t->cache[c].hash = h;
+    t->cache[c].id = id;
+  }
+  return id;
+}
+
+size_t refgc__trace_tb_count(void) { return atomic_load_explicit(&tb_count, memory_order_acquire); }
+
+int refgc__trace_tb_frames(uint32_t id, void *const **frames) {
+  tb_t *tb = tb_get(id);
+  if (!tb) return -1;
+  *frames = tb->frames;
+  return (int)tb->n;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Trace words
+ * ------------------------------------------------------------------------------------------ */
+
+#define WORD(size, id, epoch) (((uint64_t)(size) << 32) | ((uint64_t)(id) << 8) | (epoch))
+#define WORD_EPOCH(w) ((uint32_t)((w) & 0xFF))
+#define WORD_ID(w) ((uint32_t)(((w) >> 8) & 0xFFFFFF))
+#define WORD_SIZE(w) ((uint64_t)((w) >> 32))
+
+static size_t tpage_bytes(uint32_t capacity) {
+  return sizeof(refgc_trace_page_t) + (size_t)capacity * sizeof(_Atomic uint64_t);
+}
+
+/* The side array of `page`, made on demand (owner thread only). */
+static refgc_trace_page_t *tpage_get(refgc_segment_t *seg, refgc_page_t *page, bool make) {
+  _Atomic(refgc_trace_page_t *) *table = atomic_load_explicit(&seg->trace_pages, memory_order_acquire);
+  if (!table) {
+    if (!make) return NULL;
+    table = tcalloc(seg->slot_count, sizeof *table);
+    if (!table) return NULL;
+    pthread_mutex_lock(&trace_lock);
+    atomic_store_explicit(&seg->trace_pages, table, memory_order_release);
+    pthread_mutex_unlock(&trace_lock);
+  }
+  refgc_trace_page_t *tp = atomic_load_explicit(&table[page->slot], memory_order_acquire);
+  if (tp || !make) return tp;
+  tp = tcalloc(1, tpage_bytes(page->capacity));
+  if (!tp) return NULL;
+  tp->start = page->start;
+  tp->block_size = page->block_size;
+  tp->capacity = page->capacity;
+  tp->object = page->cls >= REFGC_OBJECT_LANE;
+  pthread_mutex_lock(&trace_lock);
+  atomic_store_explicit(&table[page->slot], tp, memory_order_release);
+  pthread_mutex_unlock(&trace_lock);
+  return tp;
+}
+
+void refgc__trace_page_retired(refgc_page_t *page) {
+  refgc_segment_t *seg = refgc__page_segment(page);
+  _Atomic(refgc_trace_page_t *) *table = atomic_load_explicit(&seg->trace_pages, memory_order_acquire);
+  if (!table) return;
+  refgc_trace_page_t *tp = atomic_load_explicit(&table[page->slot], memory_order_acquire);
+  if (!tp) return;
+  pthread_mutex_lock(&trace_lock);
+  atomic_store_explicit(&table[page->slot], NULL, memory_order_relaxed);
+  pthread_mutex_unlock(&trace_lock);
+  tfree(tp, tpage_bytes(tp->capacity));
+}
+
+/* Bytes a trace of `size` stands for (s/p when sampling). */
+static int64_t weight_bytes(uint64_t size) {
+  if (!sample_mean) return (int64_t)size;
+  double p = -expm1(-(double)size / (double)sample_mean);
+  return p > 0 ? (int64_t)llround((double)size / p) : 0;
+}
+static double weight_count(uint64_t size) {
+  if (!sample_mean) return 1.0;
+  double p = -expm1(-(double)size / (double)sample_mean);
+  return p > 0 ? 1.0 / p : 0.0;
+}
+
+double refgc__trace_weight(uint64_t size) { return weight_count(size); }
+uint64_t refgc__trace_weight_bytes(uint64_t size) { return (uint64_t)weight_bytes(size); }
+
+static void account(int64_t bytes, int64_t blocks) {
+  int64_t now = atomic_fetch_add_explicit(&traced_bytes, bytes, memory_order_relaxed) + bytes;
+  atomic_fetch_add_explicit(&traced_blocks, blocks, memory_order_relaxed);
+  if (bytes > 0) {
+    int64_t peak = atomic_load_explicit(&traced_peak, memory_order_relaxed);
+    while (now > peak &&
+           !atomic_compare_exchange_weak_explicit(&traced_peak, &peak, now, memory_order_relaxed,
+                                                  memory_order_relaxed)) {
+    }
+  }
+}
+
+/* The word slot of the block at `p`, or NULL (not traced page, not a block start). */
+static _Atomic uint64_t *word_of(const void *p, bool make, refgc_segment_t **segp) {
+  refgc_segment_t *seg = refgc__segment_of(p);
+  if (!seg) return NULL;
+  *segp = seg;
+  if (seg->kind == REFGC_SEGMENT_LARGE)
+    return (const uint8_t *)p == (uint8_t *)seg + seg->large_offset ? &seg->large_trace : NULL;
+  refgc_page_t *page = &seg->pages[((uintptr_t)p - (uintptr_t)seg) >> seg->page_shift];
+  long idx = refgc__page_block_index(page, p);
+  if (idx < 0) return NULL;
+  refgc_trace_page_t *tp = tpage_get(seg, page, make);
+  if (!tp || tp->start != page->start || (uint32_t)idx >= tp->capacity) return NULL;
+  return &tp->slot[idx];
+}
+
+static void periodic(tl_trace_t *t);
+static _Thread_local int calibrating;
+static void calib_capture(void);
+
+void refgc__trace_alloc(void *p, size_t size) {
+  if (refgc_unlikely(calibrating)) {
+    calib_capture();
+    return;
+  }
+  if (!p || !atomic_load_explicit(&tracing, memory_order_relaxed)) return;
+  tl_trace_t *t = tl_get();
+  if (!t || t->in_tracer) return;
+  if (sample_mean) {
+    t->sample_left -= (int64_t)size;
+    if (t->sample_left > 0) return;
+    t->sample_left = next_interval(t);
+  }
+  t->in_tracer = 1;
+  void *frames[REFGC_TRACE_MAX_FRAMES];
+  int n = capture(t, frames, trace_frames, false);
+  uint32_t id = tb_intern(t, frames, n);
+  refgc_segment_t *seg;
+  _Atomic uint64_t *w = id ? word_of(p, true, &seg) : NULL;
+  if (w) {
+    uint32_t epoch = atomic_load_explicit(&trace_epoch, memory_order_relaxed);
+    uint64_t s32 = size > UINT32_MAX ? UINT32_MAX : size;
+    if (seg->kind == REFGC_SEGMENT_LARGE) seg->large_requested = size;
+    atomic_store_explicit(w, WORD(s32, id, epoch), memory_order_relaxed);
+    account(weight_bytes(size), 1);
+  }
+  if ((++t->tick & 63) == 0 || sample_mean) periodic(t);
+  t->in_tracer = 0;
+}
+
+/* Forget the trace of the block at `p` (before it is freed). */
+void refgc__trace_free(const void *p) {
+  if (!atomic_load_explicit(&tracing, memory_order_relaxed)) return;
+  refgc_segment_t *seg;
+  _Atomic uint64_t *w = word_of(p, false, &seg);
+  if (!w) return;
+  uint64_t v = atomic_load_explicit(w, memory_order_relaxed);
+  if (!v) return;
+  atomic_store_explicit(w, 0, memory_order_relaxed);
+  if (WORD_EPOCH(v) != atomic_load_explicit(&trace_epoch, memory_order_relaxed) ||
+      !atomic_load_explicit(&tracing, memory_order_relaxed))
+    return;
+  uint64_t size = seg->kind == REFGC_SEGMENT_LARGE ? seg->large_requested : WORD_SIZE(v);
+  account(-weight_bytes(size), -1);
+}
+
+bool refgc__trace_lookup(const void *p, uint32_t *id, uint64_t *size) {
+  refgc_segment_t *seg;
+  _Atomic uint64_t *w = word_of(p, false, &seg);
+  if (!w) return false;
+  uint64_t v = atomic_load_explicit(w, memory_order_relaxed);
+  if (!v || WORD_EPOCH(v) != atomic_load_explicit(&trace_epoch, memory_order_relaxed)) return false;
+  *id = WORD_ID(v);
+  *size = seg->kind == REFGC_SEGMENT_LARGE ? seg->large_requested : WORD_SIZE(v);
+  return true;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Walking every trace (snapshots), under the trace lock
+ * ------------------------------------------------------------------------------------------ */
+
+typedef struct trace_walk_s {
+  refgc__trace_visit_fn *fn;
+  void *arg;
+  uint32_t epoch;
+} trace_walk_t;
+
+static void trace_walk_heap(refgc_heap_t *heap, void *arg) {
+  trace_walk_t *w = arg;
+  for (refgc_segment_t *seg = heap->segments; seg; seg = seg->next) {
+    _Atomic(refgc_trace_page_t *) *table = atomic_load_explicit(&seg->trace_pages, memory_order_acquire);
+    if (!table) continue;
+    for (unsigned i = 0; i < seg->slot_count; i++) {
+      refgc_trace_page_t *tp = atomic_load_explicit(&table[i], memory_order_acquire);
+      if (!tp) continue;
+      for (uint32_t b = 0; b < tp->capacity; b++) {
+        uint64_t v = atomic_load_explicit(&tp->slot[b], memory_order_relaxed);
+        if (!v || WORD_EPOCH(v) != w->epoch) continue;
+        w->fn(tp->start + (size_t)b * tp->block_size, WORD_SIZE(v), WORD_ID(v), tp->object,
+              w->arg);
+      }
+    }
+  }
+}
+
+static void trace_walk_large(refgc_segment_t *seg, void *arg) {
+  trace_walk_t *w = arg;
+  uint64_t v = atomic_load_explicit(&seg->large_trace, memory_order_relaxed);
+  if (!v || WORD_EPOCH(v) != w->epoch) return;
+  w->fn((uint8_t *)seg + seg->large_offset, seg->large_requested, WORD_ID(v), seg->large_object,
+        w->arg);
+}
+
+void refgc__trace_walk(refgc__trace_visit_fn *fn, void *arg) {
+  if (!atomic_load(&tracing)) return;
+  pthread_mutex_lock(&trace_lock);
+  trace_walk_t w = {fn, arg, atomic_load(&trace_epoch)};
+  refgc__heaps_foreach(trace_walk_heap, &w);
+  refgc__large_foreach(trace_walk_large, &w);
+  pthread_mutex_unlock(&trace_lock);
+}
+
+/* Zero every word (epoch wrap-around), under the trace lock. */
+static void trace_zero_heap(refgc_heap_t *heap, void *arg) {
+  (void)arg;
+  for (refgc_segment_t *seg = heap->segments; seg; seg = seg->next) {
+    _Atomic(refgc_trace_page_t *) *table = atomic_load_explicit(&seg->trace_pages, memory_order_acquire);
+    if (!table) continue;
+    for (unsigned i = 0; i < seg->slot_count; i++) {
+      refgc_trace_page_t *tp = atomic_load_explicit(&table[i], memory_order_acquire);
+      if (tp)
+        for (uint32_t b = 0; b < tp->capacity; b++)
+          atomic_store_explicit(&tp->slot[b], 0, memory_order_relaxed);
+    }
+  }
+}
+static void trace_zero_large(refgc_segment_t *seg, void *arg) {
+  (void)arg;
+  atomic_store_explicit(&seg->large_trace, 0, memory_order_relaxed);
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Which return addresses are refgc's own: call each entry point once from here
+ * ------------------------------------------------------------------------------------------ */
+
+static _Thread_local void **calib_out;
+static _Thread_local int calib_n;
+
+/* Called instead of recording while calibrating: keep the raw stack. */
+static void calib_capture(void) {
+  tl_trace_t *t = tl_get();
+  if (!t) return;
+  calib_n = capture(t, calib_out, REFGC_TRACE_MAX_FRAMES, true);
+}
+
+static void own_add(void *ra) {
+  int n = atomic_load(&own_count);
+  for (int i = 0; i < n; i++)
+    if (own_addr[i] == ra) return;
+  if (n < OWN_MAX) {
+    own_addr[n] = ra;
+    atomic_store_explicit(&own_count, n + 1, memory_order_release);
+  }
+}
+
+static const refgc_type_t *calib_type, *calib_var_type;
+
+static void calib_traverse(refgc_object_t *self, refgc_visit_fn *visit, void *arg) {
+  (void)self, (void)visit, (void)arg;
+}
+
+/* One entry point, called from here: everything captured before our own frame is refgc's. */
+__attribute__((noinline)) static void calib_one(int which) {
+  void *here = __builtin_return_address(0); /* in calibrate(), after the call to us */
+  void *buf[REFGC_TRACE_MAX_FRAMES];
+  calib_out = buf;
+  calib_n = 0;
+  void *p = NULL, *q;
+  refgc_object_t *o = NULL;
+  switch (which) {
+    case 0: p = refgc_malloc(24); break;
+    case 1: p = refgc_malloc((size_t)1 << 20); break;
+    case 2: p = refgc_calloc(3, 8); break;
+    case 3: p = refgc_aligned_alloc(64, 100); break;
+    case 4:
+      q = refgc_malloc(8);
+      p = refgc_realloc(q, 4000);
+      if (!p) refgc_free(q);
+      break;
+    case 5: o = refgc_new(calib_type); break;
+    case 6: o = refgc_new_var(calib_var_type, 3); break;
+    case 7: o = refgc_new_var(calib_var_type, 40000); break;
+    default: break;
+  }
+  __asm__ volatile("" ::: "memory");
+  int n = calib_n;
+  /* buf: [refgc frames ..., the frame in calib_one, `here` (calibrate), ...] */
+  for (int i = 0; i < n; i++) {
+    if (buf[i] == here) {
+      for (int k = 0; k + 1 < i; k++) own_add(buf[k]);
+      break;
+    }
+  }
+  refgc_free(p);
+  if (o) refgc_decref(o);
+}
+
+__attribute__((noinline)) static void calibrate(void) {
+  if (!calib_type) {
+    refgc_type_spec_t spec = {REFGC_TYPE_SPEC_VERSION, 0, "refgc.calibration", 24, 0,
+                              calib_traverse, NULL, NULL, NULL, 0};
+    calib_type = refgc_type_register(&spec);
+    spec.item_size = 8;
+    spec.name = "refgc.calibration_var";
+    calib_var_type = refgc_type_register(&spec);
+  }
+  calibrating = 1;
+  for (int i = 0; i < 8; i++) calib_one(i);
+  calibrating = 0;
+  __asm__ volatile("" ::: "memory");
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Series and periodic snapshots
+ * ------------------------------------------------------------------------------------------ */
+
+static uint64_t rss_bytes(void) {
+  FILE *f = fopen("/proc/self/statm", "r");
+  if (!f) return 0;
+  unsigned long size = 0, res = 0;
+  int ok = fscanf(f, "%lu %lu", &size, &res);
+  fclose(f);
+  return ok == 2 ? (uint64_t)res * (uint64_t)sysconf(_SC_PAGESIZE) : 0;
+}
+
+double refgc__trace_clock(void) {
+  return (double)(refgc__os_now_ns() - clock_start_ns) / 1e9;
+}
+
+void refgc_trace_sample_now(void) {
+  refgc__global_init();
+  refgc_heap_stats_t hs;
+  hs.size = sizeof hs;
+  refgc_heap_stats(&hs);
+  refgc_series_point_t pt = {refgc__trace_clock(), rss_bytes(), 0, hs.in_use, hs.committed};
+  size_t cur;
+  refgc_trace_get_memory(&cur, NULL);
+  pt.traced = cur;
+  pthread_mutex_lock(&series_lock);
+  if (!series) {
+    series = tmalloc(SERIES_CAP * sizeof *series);
+    series_head = series_len = 0;
+  }
+  if (series) {
+    series[(series_head + series_len) % SERIES_CAP] = pt;
+    if (series_len < SERIES_CAP)
+      series_len++;
+    else
+      series_head = (series_head + 1) % SERIES_CAP;
+  }
+  pthread_mutex_unlock(&series_lock);
+}
+
+size_t refgc__trace_series_copy(refgc_series_point_t **out) {
+  pthread_mutex_lock(&series_lock);
+  size_t n = series_len;
+  refgc_series_point_t *v = n ? malloc(n * sizeof *v) : NULL;
+  if (v)
+    for (size_t i = 0; i < n; i++) v[i] = series[(series_head + i) % SERIES_CAP];
+  else
+    n = 0;
+  pthread_mutex_unlock(&series_lock);
+  *out = v;
+  return n;
+}
+
+static void write_periodic(void) {
+  int expected = 0;
+  if (!snap_path || !atomic_compare_exchange_strong(&snap_busy, &expected, 1)) return;
+  unsigned seq = atomic_fetch_add(&snap_seq, 1) + 1;
+  size_t len = strlen(snap_path) + 16;
+  char *path = malloc(len);
+  if (path) {
+    snprintf(path, len, "%s.%u", snap_path, seq);
+    refgc_snapshot_t *s = refgc_snapshot_take(0);
+    if (s && refgc_snapshot_save(s, path) != 0)
+      fprintf(stderr, "refgc: REFGC_TRACE_EVERY: %s\n", refgc_snapshot_error());
+    refgc_snapshot_free(s);
+    free(path);
+  }
+  atomic_store(&snap_busy, 0);
+}
+
+static void periodic(tl_trace_t *t) {
+  (void)t;
+  uint64_t now = refgc__os_now_ns();
+  uint64_t due = atomic_load_explicit(&series_due_ns, memory_order_relaxed);
+  if (now >= due && atomic_compare_exchange_strong(&series_due_ns, &due, now + series_interval_ns))
+    refgc_trace_sample_now();
+  if (!snap_path) return;
+  bool write = false;
+  if (every_ms) {
+    uint64_t next = atomic_load_explicit(&next_snap_ns, memory_order_relaxed);
+    if (now >= next &&
+        atomic_compare_exchange_strong(&next_snap_ns, &next, now + every_ms * 1000000ull))
+      write = true;
+  }
+  if (every_bytes) {
+    int64_t cur = atomic_load_explicit(&traced_bytes, memory_order_relaxed);
+    int64_t mark = atomic_load_explicit(&snap_mark_bytes, memory_order_relaxed);
+    int64_t d = cur - mark;
+    if ((uint64_t)(d < 0 ? -d : d) >= every_bytes &&
+        atomic_compare_exchange_strong(&snap_mark_bytes, &mark, cur))
+      write = true;
+  }
+  if (write) write_periodic();
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Public API
+ * ------------------------------------------------------------------------------------------ */
+
+int refgc_trace_start_sampled(int frames, size_t mean_bytes, uint64_t seed) {
+  refgc__global_init();
+  if (frames < 1 || frames > REFGC_TRACE_MAX_FRAMES) return REFGC_EINVAL;
+  static pthread_mutex_t start_lock = PTHREAD_MUTEX_INITIALIZER;
+  pthread_mutex_lock(&start_lock);
+  if (atomic_load(&tracing)) {
+    pthread_mutex_unlock(&start_lock);
+    return REFGC_EBUSY;
+  }
+  if (!clock_start_ns) clock_start_ns = refgc__os_now_ns();
+  trace_frames = frames;
+  sample_mean = mean_bytes;
+  sample_seed = seed ? seed : refgc__os_now_ns() * 0x9E3779B97F4A7C15ull;
+  atomic_fetch_add_explicit(&trace_session, 1, memory_order_release);
+  atomic_store(&traced_bytes, 0);
+  atomic_store(&traced_peak, 0);
+  atomic_store(&traced_blocks, 0);
+  atomic_store(&series_due_ns, 0);
+  /* learn refgc's own frames with tracing on but nothing recorded */
+  if (atomic_load(&own_count) == 0) {
+    atomic_store(&tracing, 1);
+    set_slow();
+    calibrate();
+    atomic_store(&tracing, 0);
+  }
+  atomic_store(&traced_bytes, 0);
+  atomic_store(&traced_peak, 0);
+  atomic_store(&traced_blocks, 0);
+  atomic_store(&tracing, 1);
+  set_slow();
+  pthread_mutex_unlock(&start_lock);
+  return 0;
+}
+
+int refgc_trace_start(int frames) { return refgc_trace_start_sampled(frames, 0, 0); }
+
+int refgc_trace_stop(void) {
+  refgc__global_init();
+  if (!atomic_exchange(&tracing, 0)) return REFGC_EINVAL;
+  set_slow();
+  pthread_mutex_lock(&trace_lock);
+  uint32_t e = atomic_load(&trace_epoch) + 1;
+  if (e > 255) {
+    refgc__heaps_foreach(trace_zero_heap, NULL);
+    refgc__large_foreach(trace_zero_large, NULL);
+    e = 1;
+  }
+  atomic_store(&trace_epoch, e);
+  pthread_mutex_unlock(&trace_lock);
+  atomic_store(&traced_bytes, 0);
+  atomic_store(&traced_peak, 0);
+  atomic_store(&traced_blocks, 0);
+  return 0;
+}
+
+int refgc_trace_is_tracing(void) { return atomic_load_explicit(&tracing, memory_order_relaxed); }
+int refgc_trace_frames(void) { return refgc_trace_is_tracing() ? trace_frames : 0; }
+size_t refgc_trace_sample_bytes(void) { return refgc_trace_is_tracing() ? (size_t)sample_mean : 0; }
+
+void refgc_trace_get_memory(size_t *current, size_t *peak) {
+  int64_t c = atomic_load_explicit(&traced_bytes, memory_order_relaxed);
+  int64_t p = atomic_load_explicit(&traced_peak, memory_order_relaxed);
+  if (current) *current = c > 0 ? (size_t)c : 0;
+  if (peak) *peak = p > 0 ? (size_t)p : 0;
+}
+
+size_t refgc_trace_count(void) {
+  int64_t n = atomic_load_explicit(&traced_blocks, memory_order_relaxed);
+  return n > 0 ? (size_t)n : 0;
+}
+
+void refgc_trace_reset_peak(void) {
+  atomic_store(&traced_peak, atomic_load(&traced_bytes));
+}
+
+size_t refgc_trace_memory(void) {
+  return atomic_load_explicit(&tracer_mem, memory_order_relaxed) + refgc__symbols_memory();
+}
+
+int refgc_trace_traceback(const void *p, void **frames, int max) {
+  uint32_t id;
+  uint64_t size;
+  if (!p || !refgc_trace_is_tracing() || !refgc__trace_lookup(p, &id, &size)) return 0;
+  tb_t *tb = tb_get(id);
+  if (!tb) return 0;
+  int n = (int)tb->n;
+  if (frames && max > 0) memcpy(frames, tb->frames, (size_t)(n < max ? n : max) * sizeof(void *));
+  return n;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Start-up configuration (REFGC_TRACE...), read by options.c
+ * ------------------------------------------------------------------------------------------ */
+
+static int autostart_frames;
+static uint64_t autostart_mean, autostart_seed;
+
+static void snapshot_at_exit(void) {
+  refgc_snapshot_t *s = refgc_snapshot_take(REFGC_SNAPSHOT_GRAPH);
+  if (!s) s = refgc_snapshot_take(0);
+  if (s && refgc_snapshot_save(s, snap_path) != 0)
+    fprintf(stderr, "refgc: REFGC_TRACE_FILE: %s\n", refgc_snapshot_error());
+  refgc_snapshot_free(s);
+}
+
+static bool env_u64(const char *name, uint64_t max, uint64_t *out) {
+  const char *s = getenv(name);
+  if (!s || !*s) return false;
+  char *end;
+  errno = 0;
+  unsigned long long v = strtoull(s, &end, 10);
+  if (errno || *end || *s == '-' || v > max) {
+    fprintf(stderr, "refgc: ignoring %s=%s: expected a whole number from 0 to %llu\n", name, s,
+            (unsigned long long)max);
+    return false;
+  }
+  *out = v;
+  return true;
+}
+
+void refgc__trace_options_init(void) {
+  set_slow();
+  const char *unwind = getenv("REFGC_TRACE_UNWIND");
+  if (unwind && *unwind) {
+    if (strcmp(unwind, "dwarf") == 0)
+      unwind_dwarf = 1;
+    else if (strcmp(unwind, "fp") != 0)
+      fprintf(stderr, "refgc: ignoring REFGC_TRACE_UNWIND=%s: expected fp or dwarf\n", unwind);
+  }
+  uint64_t v;
+  if (env_u64("REFGC_TRACE_SERIES_MS", 3600000, &v) && v) series_interval_ns = v * 1000000ull;
+  const char *path = getenv("REFGC_TRACE_FILE");
+  if (path && *path) {
+    snap_path = strdup(path);
+    if (snap_path) atexit(snapshot_at_exit);
+  }
+  env_u64("REFGC_TRACE_EVERY_MS", 86400000ull, &every_ms);
+  env_u64("REFGC_TRACE_EVERY_BYTES", UINT64_MAX >> 1, &every_bytes);
+  if ((every_ms || every_bytes) && !snap_path)
+    fprintf(stderr, "refgc: REFGC_TRACE_EVERY_MS/_BYTES need REFGC_TRACE_FILE (the path prefix)\n");
+  uint64_t frames = 0, mean = 0, seed = 0;
+  if (!env_u64("REFGC_TRACE", REFGC_TRACE_MAX_FRAMES, &frames) || frames == 0) return;
+  env_u64("REFGC_TRACE_SAMPLE", UINT64_MAX >> 1, &mean);
+  env_u64("REFGC_TRACE_SEED", UINT64_MAX, &seed);
+  autostart_frames = (int)frames;
+  autostart_mean = mean;
+  autostart_seed = seed;
+}
+
+void refgc__trace_autostart(void) {
+  if (!autostart_frames) return;
+  int err = refgc_trace_start_sampled(autostart_frames, (size_t)autostart_mean, autostart_seed);
+  if (err) fprintf(stderr, "refgc: REFGC_TRACE: cannot start tracing: %s\n", refgc_strerror(err));
+  autostart_frames = 0;
+}
