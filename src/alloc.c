@@ -122,17 +122,18 @@ void *refgc__raw_malloc(size_t size, size_t align, bool object) {
   return refgc__large_alloc(size, align, object);
 }
 
+static REFGC_NOINLINE void *object_malloc_generic(size_t size) {
+  void *p = refgc__opt.debug ? refgc__debug_malloc("refgc_new", size, REFGC_MIN_ALIGN, false, true)
+                             : refgc__raw_malloc(size, REFGC_MIN_ALIGN, true);
+  refgc__alloc_hook(p, size);
+  return p;
+}
+
 void *refgc__object_malloc(size_t size) {
-  if (refgc_unlikely(refgc__is_slow())) {
-    void *p = refgc__opt.debug
-                  ? refgc__debug_malloc("refgc_new", size, REFGC_MIN_ALIGN, false, true)
-                  : refgc__raw_malloc(size, REFGC_MIN_ALIGN, true);
-    refgc__trace_alloc(p, size);
-    return p;
-  }
-  if (refgc_likely(size - 1 < REFGC_SMALL_FAST_MAX))
-    return refgc__heap_malloc_small(refgc__tl_heap, REFGC_OBJECT_LANE + (unsigned)((size - 1) >> 4), size);
-  return refgc__raw_malloc(size, REFGC_MIN_ALIGN, true);
+  refgc_heap_t *heap = refgc__tl_heap;
+  if (refgc_likely(size - 1 < REFGC_SMALL_FAST_MAX && refgc__budget_take(heap, size)))
+    return refgc__heap_malloc_small(heap, REFGC_OBJECT_LANE + (unsigned)((size - 1) >> 4), size);
+  return object_malloc_generic(size);
 }
 
 bool refgc__is_object_block(const void *p) {
@@ -172,13 +173,14 @@ void refgc__raw_free_valid(refgc_segment_t *seg, refgc_page_t *page, void *p) {
 static REFGC_NOINLINE void *malloc_generic(size_t size) {
   void *p = refgc__opt.debug ? refgc__debug_malloc("refgc_malloc", size, REFGC_MIN_ALIGN, false, false)
                              : refgc__raw_malloc(size, REFGC_MIN_ALIGN, false);
-  if (refgc__is_slow()) refgc__trace_alloc(p, size);
+  refgc__alloc_hook(p, size);
   return p;
 }
 
 void *refgc_malloc(size_t size) {
-  if (refgc_likely(size - 1 < REFGC_SMALL_FAST_MAX && !refgc__is_slow()))
-    return refgc__heap_malloc_small(refgc__tl_heap, (unsigned)((size - 1) >> 4), size);
+  refgc_heap_t *heap = refgc__tl_heap;
+  if (refgc_likely(size - 1 < REFGC_SMALL_FAST_MAX && refgc__budget_take(heap, size)))
+    return refgc__heap_malloc_small(heap, (unsigned)((size - 1) >> 4), size);
   return malloc_generic(size);
 }
 
@@ -199,7 +201,7 @@ void *refgc_calloc(size_t count, size_t size) {
     else if (p)
       refgc_track_open(p, total); /* tell valgrind the zeroes are defined */
   }
-  if (refgc__is_slow()) refgc__trace_alloc(p, total);
+  refgc__alloc_hook(p, total);
   return p;
 }
 
@@ -212,21 +214,35 @@ void *refgc_aligned_alloc(size_t alignment, size_t size) {
   void *p = refgc__opt.debug
                 ? refgc__debug_malloc("refgc_aligned_alloc", size, alignment, false, false)
                 : refgc__raw_malloc(size, alignment, false);
-  if (refgc__is_slow()) refgc__trace_alloc(p, size);
+  refgc__alloc_hook(p, size);
   return p;
 }
 
 /* Everything but a valid small block: NULL, large blocks, debug mode, bad pointers. */
 static REFGC_NOINLINE void free_generic(void *p) {
   if (!p) return;
-  if (refgc__is_slow()) refgc__trace_free(p);
   if (refgc__opt.debug) {
+    refgc__trace_free(p);
     refgc__debug_free("refgc_free", p);
     return;
   }
-  refgc_segment_t *seg;
+  refgc_segment_t *seg = refgc__segment_of(p);
   refgc_page_t *page;
-  if (refgc__lookup("refgc_free", p, &seg, &page)) refgc__raw_free_valid(seg, page, p);
+  if (seg && seg->kind != REFGC_SEGMENT_LARGE) {
+    /* the common case here: a valid block of a page that holds traced blocks */
+    page = page_of(seg, p);
+    long idx = refgc__page_block_index(page, p);
+    if (idx >= 0) {
+      if (refgc__page_slow_free(page)) refgc__trace_free_small(seg, page, idx);
+      page_free_block(page, p);
+      return;
+    }
+  }
+  if (!refgc__lookup("refgc_free", p, &seg, &page)) return;
+  if (page ? refgc__page_slow_free(page)
+           : atomic_load_explicit(&seg->large_trace, memory_order_relaxed) != 0)
+    refgc__trace_free(p);
+  refgc__raw_free_valid(seg, page, p);
 }
 
 void refgc_free(void *p) {
@@ -234,12 +250,12 @@ void refgc_free(void *p) {
    * descriptor is empty) and, with debug mode, go to free_generic */
   uintptr_t a = (uintptr_t)p;
   uintptr_t idx = a >> REFGC_SEGMENT_SHIFT;
-  if (refgc_likely((a >> REFGC_ADDRESS_BITS) == 0 && !refgc__is_slow() &&
+  if (refgc_likely((a >> REFGC_ADDRESS_BITS) == 0 &&
                    ((atomic_load_explicit(&refgc__segmap[idx >> 6], memory_order_relaxed) >>
                      (idx & 63)) & 1))) {
     refgc_segment_t *seg = (refgc_segment_t *)(a & ~(uintptr_t)REFGC_SEGMENT_MASK);
     refgc_page_t *page = page_of(seg, p);
-    if (refgc_likely(refgc__page_block_index(page, p) >= 0)) {
+    if (refgc_likely(refgc__page_block_index(page, p) >= 0 && !refgc__page_slow_free(page))) {
       page_free_block(page, p);
       return;
     }
@@ -268,7 +284,9 @@ void *refgc_realloc(void *p, size_t size) {
   }
   size_t old = refgc__opt.debug ? refgc__debug_usable("refgc_realloc", p)
                                 : refgc__raw_usable(seg, page, p);
-  if (!refgc__is_slow() && size <= old && size >= old / 2 && size > 0) {
+  bool traced = page ? refgc__page_slow_free(page)
+                     : atomic_load_explicit(&seg->large_trace, memory_order_relaxed) != 0;
+  if (!refgc__opt.debug && !traced && size <= old && size >= old / 2 && size > 0) {
     /* fits, and shrinking would not halve the block: keep it */
     refgc_track_free(p, old);
     refgc_track_malloc(p, size, old);
@@ -301,9 +319,14 @@ int refgc_owns(const void *p) {
 
 void refgc__object_free(void *p) {
   refgc_segment_t *seg = (refgc_segment_t *)((uintptr_t)p & ~(uintptr_t)REFGC_SEGMENT_MASK);
-  if (refgc_unlikely(refgc__is_slow() || seg->kind == REFGC_SEGMENT_LARGE)) {
+  if (refgc_unlikely(seg->kind == REFGC_SEGMENT_LARGE)) {
     refgc_free(p);
     return;
   }
-  page_free_block(page_of(seg, p), p);
+  refgc_page_t *page = page_of(seg, p);
+  if (refgc_unlikely(refgc__page_slow_free(page))) {
+    free_generic(p);
+    return;
+  }
+  page_free_block(page, p);
 }

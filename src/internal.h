@@ -319,13 +319,26 @@ REFGC_INTERNAL void refgc__gc_maybe_collect(refgc_tstate_t *ts);
  * trace.c — allocation tracing
  * ------------------------------------------------------------------------------------------ */
 
-/* Set while debug mode or tracing is on: the allocation fast paths test it and go generic. */
-REFGC_INTERNAL extern _Atomic int refgc__slow;
-REFGC_INLINE bool refgc__is_slow(void) {
-  return atomic_load_explicit(&refgc__slow, memory_order_relaxed) != 0;
+/* The allocation fast paths' test: take `size` bytes of the heap's budget (true), or leave it
+ * untouched and take the generic path (false), which calls refgc__alloc_hook. */
+REFGC_INLINE bool refgc__budget_take(refgc_heap_t *heap, size_t size) {
+  int64_t left = atomic_load_explicit(&heap->budget, memory_order_relaxed) - (int64_t)size;
+  if (refgc_likely(left > 0)) {
+    atomic_store_explicit(&heap->budget, left, memory_order_relaxed);
+    return true;
+  }
+  return false;
 }
-/* A block of `size` requested bytes was allocated at `p` (NULL ignored): trace it. */
-REFGC_INTERNAL void refgc__trace_alloc(void *p, size_t size);
+/* Whether frees in `page` must take the generic path (debug mode, traced blocks). */
+REFGC_INLINE bool refgc__page_slow_free(const refgc_page_t *page) {
+  return atomic_load_explicit(&((refgc_page_t *)(uintptr_t)page)->slow_free,
+                              memory_order_relaxed) != 0;
+}
+/* Every generic-path allocation of `size` requested bytes ends here with its block (NULL when
+ * it failed): sets the calling thread's budget and traces the block when due. */
+REFGC_INTERNAL void refgc__alloc_hook(void *p, size_t size);
+/* The valid small block `idx` of `page` is about to be freed: forget its trace. */
+REFGC_INTERNAL void refgc__trace_free_small(refgc_segment_t *seg, refgc_page_t *page, long idx);
 /* The block at `p` is about to be freed: forget its trace. */
 REFGC_INTERNAL void refgc__trace_free(const void *p);
 /* A page is being given back: free its trace words. */

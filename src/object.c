@@ -328,7 +328,7 @@ refgc_object_t *refgc_new(const refgc_type_t *type) {
   size_t size = type->spec.basic_size;
   uint32_t id = type->id;
   bool tracked = !(type->spec.flags & REFGC_TYPE_LEAF);
-  if (refgc_unlikely(!ts || id >= ts->ntypes || refgc__is_slow() || size > REFGC_SMALL_FAST_MAX ||
+  if (refgc_unlikely(!ts || id >= ts->ntypes || refgc__object_checks || size > REFGC_SMALL_FAST_MAX ||
                      ts->fl_epoch != atomic_load_explicit(&fl_epoch, memory_order_relaxed) ||
                      (tracked && ts->gc_budget <= 0)))
     return object_new(type, size, 0);
@@ -340,8 +340,9 @@ refgc_object_t *refgc_new(const refgc_type_t *type) {
     tt->fl_bytes -= size;
     tt->reused++;
   } else {
-    o = refgc__heap_malloc_small(refgc__tl_heap, REFGC_OBJECT_LANE + (unsigned)((size - 1) >> 4),
-                                 size);
+    refgc_heap_t *heap = refgc__tl_heap;
+    if (refgc_unlikely(!refgc__budget_take(heap, size))) return object_new(type, size, 0);
+    o = refgc__heap_malloc_small(heap, REFGC_OBJECT_LANE + (unsigned)((size - 1) >> 4), size);
     if (refgc_unlikely(!o)) {
       last_error = REFGC_ENOMEM;
       return NULL;

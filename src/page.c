@@ -124,6 +124,7 @@ void refgc__page_init(refgc_page_t *page, refgc_heap_t *heap, unsigned cls) {
   page->bin = REFGC_BIN_FULL;
   page->rebin_at = 0;
   page->next = page->prev = NULL;
+  atomic_store_explicit(&page->slow_free, refgc__opt.debug ? 1 : 0, memory_order_relaxed);
   refgc_stat_add(heap->class_pages[cls], 1);
   refgc_stat_add(heap->class_capacity[cls], page->capacity);
 }

@@ -1,9 +1,14 @@
 /* refgc — allocation tracing: tracemalloc's model for C (refgc/trace.h).
  *
- * Switching on. `refgc__slow` is the one flag the allocation fast paths test (debug mode or
- * tracing): while tracing, refgc_malloc, refgc_free, refgc_new and the rest take their generic
- * paths, which call `refgc__trace_alloc` after a block is allocated and `refgc__trace_free`
- * before it is freed. With tracing off, the fast paths pay nothing more than before.
+ * Switching on without touching the fast paths. Each heap has a byte budget that the
+ * allocation fast paths draw from (one load, subtract and store on a field next to the size
+ * classes); when it runs out, the allocation takes the generic path, which ends in
+ * `refgc__alloc_hook`. The hook sets the next budget: 256 KiB while tracing is off (so a
+ * thread notices tracing starting within that much allocation; start and stop also zero every
+ * heap's budget), 0 while every allocation is traced, and the distance to the next sample while
+ * sampling — so a sampled program keeps its fast paths between samples. Frees test a byte of
+ * the page descriptor they already read (`slow_free`), set when the page holds traced blocks
+ * (or in debug mode); only those frees take the generic path, which forgets the trace.
  *
  * One trace per block, no hash table. A block's trace is a 64-bit word in a side array kept
  * per page, indexed by the block's index in its page (the same exact division the free path
@@ -17,6 +22,10 @@
  * page is given back; a word is valid only when its epoch is the current one, so stopping
  * tracing forgets every trace at once by moving the epoch (no walk). Blocks allocated before
  * tracing started have no valid word and are not traced, as with tracemalloc.
+ *
+ * Counting. Traced bytes and blocks are per-thread counters (plain stores by their thread),
+ * summed when read; the peak is exact while a single thread traces and is folded in every
+ * 64 KiB of a thread's growth otherwise.
  *
  * Tracebacks. A capture walks the frame-pointer chain (the library is built with frame
  * pointers; each step checks the next frame lies above the last and inside the thread's
@@ -71,8 +80,6 @@ typedef struct tb_s {
   void *frames[];
 } tb_t;
 
-_Atomic int refgc__slow;
-
 static pthread_mutex_t trace_lock = PTHREAD_MUTEX_INITIALIZER; /* tables, page arrays, epoch */
 static _Atomic int tracing;
 static int trace_frames;
@@ -82,7 +89,11 @@ static uint64_t sample_seed;
 static _Atomic uint32_t trace_epoch = 1; /* 1..255 */
 static _Atomic uint32_t trace_session;   /* bumped at every start: per-thread state resets */
 
-static _Atomic int64_t traced_bytes, traced_peak, traced_blocks;
+/* Traced bytes and blocks are counted per thread (plain stores of the thread's own counters)
+ * and summed on demand; the peak is exact while one thread allocates (a store per new high)
+ * and otherwise folded in whenever a thread's count grew by PEAK_SYNC since its last sync. */
+#define PEAK_SYNC ((int64_t)64 << 10)
+static _Atomic int64_t traced_peak;
 static _Atomic size_t tracer_mem;      /* bytes of tracer memory */
 
 /* traceback table: ids -> entries (chunked, published with release stores), and a hash index */
@@ -91,8 +102,10 @@ static _Atomic uint32_t tb_count = 1;  /* next id */
 static uint32_t *tb_index;             /* open addressing: ids, 0 empty */
 static size_t tb_index_cap;
 
-/* refgc's own return addresses (see the file comment) */
-static void *own_addr[OWN_MAX];
+/* refgc's own return addresses (see the file comment): a small open-addressing set, filled
+ * once by calibration before tracing first starts, read-only afterwards */
+#define OWN_SET 256
+static void *own_set[OWN_SET];
 static _Atomic int own_count;
 
 /* memory-over-time series */
@@ -112,8 +125,15 @@ static _Atomic unsigned snap_seq;
 static _Atomic int snap_busy;
 
 typedef struct tl_trace_s {
+  /* counters: written by the owning thread (relaxed stores), summed by readers */
+  _Atomic int64_t bytes, blocks;
+  _Atomic int64_t high;     /* highest `bytes` since the last sync or reset */
+  int64_t base;             /* other threads' bytes at the last sync */
+  int64_t last_sync;        /* `bytes` at the last sync */
+  struct tl_trace_s *next;  /* registry (under tl_lock); structs are reused, never freed */
+  bool in_use;              /* a live thread owns it */
   uint32_t session;
-  int64_t sample_left;      /* bytes to the next sample */
+  int64_t sample_left;      /* debug mode: bytes to the next sample */
   uint64_t rng;
   uintptr_t stack_lo, stack_hi;
   int in_tracer;
@@ -124,6 +144,11 @@ typedef struct tl_trace_s {
   } cache[TB_CACHE];
 } tl_trace_t;
 static _Thread_local tl_trace_t *tl;
+static pthread_mutex_t tl_lock = PTHREAD_MUTEX_INITIALIZER;
+static tl_trace_t *tl_all;
+static _Atomic int tl_live;       /* threads owning a struct now */
+static pthread_key_t tl_key;
+static pthread_once_t tl_key_once = PTHREAD_ONCE_INIT;
 
 static void *tmalloc(size_t n) {
   void *p = malloc(n);
@@ -141,10 +166,12 @@ static void tfree(void *p, size_t n) {
   free(p);
 }
 
-static void set_slow(void) {
-  atomic_store_explicit(&refgc__slow, refgc__opt.debug || atomic_load(&tracing),
-                        memory_order_relaxed);
+/* Make every heap take the generic path at its next allocation (start, stop). */
+static void budget_zero(refgc_heap_t *heap, void *arg) {
+  (void)arg;
+  atomic_store_explicit(&heap->budget, 0, memory_order_relaxed);
 }
+static void budgets_zero(void) { refgc__heaps_foreach(budget_zero, NULL); }
 
 /* ---------------------------------------------------------------------------------------------
  * Per-thread state
@@ -168,14 +195,39 @@ static int64_t next_interval(tl_trace_t *t) {
 
 static _Atomic uint64_t thread_serial;
 
+static void tl_thread_done(void *arg) {
+  tl_trace_t *t = arg;
+  pthread_mutex_lock(&tl_lock);
+  t->in_use = false; /* its counters stay in the sums: the blocks it traced may live on */
+  pthread_mutex_unlock(&tl_lock);
+  atomic_fetch_sub_explicit(&tl_live, 1, memory_order_relaxed);
+}
+static void tl_key_init(void) { pthread_key_create(&tl_key, tl_thread_done); }
+
 static tl_trace_t *tl_get(void) {
   tl_trace_t *t = tl;
   uint32_t session = atomic_load_explicit(&trace_session, memory_order_acquire);
   if (t && t->session == session) return t;
   if (!t) {
-    t = calloc(1, sizeof *t); /* per thread, lives with the thread (see tl_destroy) */
-    if (!t) return NULL;
-    atomic_fetch_add_explicit(&tracer_mem, sizeof *t, memory_order_relaxed);
+    pthread_once(&tl_key_once, tl_key_init);
+    pthread_mutex_lock(&tl_lock);
+    for (t = tl_all; t && t->in_use; t = t->next) {
+    }
+    if (!t) {
+      t = calloc(1, sizeof *t);
+      if (!t) {
+        pthread_mutex_unlock(&tl_lock);
+        return NULL;
+      }
+      atomic_fetch_add_explicit(&tracer_mem, sizeof *t, memory_order_relaxed);
+      t->next = tl_all;
+      tl_all = t;
+    }
+    t->in_use = true;
+    t->stack_lo = t->stack_hi = 0;
+    pthread_mutex_unlock(&tl_lock);
+    atomic_fetch_add_explicit(&tl_live, 1, memory_order_relaxed);
+    pthread_setspecific(tl_key, t);
     pthread_attr_t attr;
     if (pthread_getattr_np(pthread_self(), &attr) == 0) {
       void *addr;
@@ -200,28 +252,41 @@ static tl_trace_t *tl_get(void) {
  * Capturing a stack
  * ------------------------------------------------------------------------------------------ */
 
-static bool is_own(void *ra) {
-  int n = atomic_load_explicit(&own_count, memory_order_acquire);
-  for (int i = 0; i < n; i++)
-    if (own_addr[i] == ra) return true;
-  return false;
+static size_t own_slot(const void *ra) {
+  return (size_t)(((uintptr_t)ra * 0x9E3779B97F4A7C15ull) >> 56) & (OWN_SET - 1);
 }
 
-/* Walk the frame-pointer chain: up to `max` return addresses into `out`, starting with the
- * caller of this function. Reads only saved frame pointers and return addresses, inside the
- * thread's stack bounds. */
+static bool is_own(void *ra) {
+  for (size_t j = own_slot(ra);; j = (j + 1) & (OWN_SET - 1)) {
+    if (own_set[j] == ra) return true;
+    if (!own_set[j]) return false;
+  }
+}
+
+/* Walk the frame-pointer chain from this function's frame: drop the first two return
+ * addresses ("into capture" and "into capture's caller"), then (unless `raw`) the leading ones
+ * that are refgc's own, then keep up to `max` into `out`. Stops as soon as it has them. Reads
+ * only saved frame pointers and return addresses, inside the thread's stack bounds. */
 __attribute__((noinline, no_sanitize("address"))) REFGC_NO_TSAN static int
-fp_walk(tl_trace_t *t, void **out, int max) {
+fp_walk(tl_trace_t *t, void **out, int max, bool raw) {
   uintptr_t lo = t->stack_lo, hi = t->stack_hi;
   uintptr_t *fp = __builtin_frame_address(0);
-  int n = 0;
+  int n = 0, dropped = 0;
+  bool leading = !raw;
   while (n < max) {
     uintptr_t f = (uintptr_t)fp;
     if (f & 7) break;
     if (lo && (f < lo || f + 16 > hi)) break;
     void *ra = (void *)fp[1];
     if (!ra) break;
-    out[n++] = ra;
+    if (dropped < 2) {
+      dropped++;
+    } else if (leading && is_own(ra)) {
+      /* refgc's frame: skip */
+    } else {
+      leading = false;
+      out[n++] = ra;
+    }
     uintptr_t *next = (uintptr_t *)fp[0];
     if ((uintptr_t)next <= f) break;
     fp = next;
@@ -229,24 +294,30 @@ fp_walk(tl_trace_t *t, void **out, int max) {
   return n;
 }
 
-/* The allocating call's stack without refgc's own frames: up to `max` frames. Not inlined, so
- * that the first two return addresses an unwinder sees are always "into capture" and "into
- * capture's caller" (refgc__trace_alloc, or calib_capture while calibrating): both are dropped,
- * and what follows is the same return addresses in calibration and in real use. */
-static REFGC_NOINLINE int capture(tl_trace_t *t, void **out, int max, bool raw) {
-  void *buf[REFGC_TRACE_MAX_FRAMES + 24];
-  int want = max + 24, n;
-  if (unwind_dwarf)
-    n = backtrace(buf, want);
-  else
-    n = fp_walk(t, buf, want);
+/* The allocating call's stack without refgc's own frames: up to `max` frames from
+ * buf[*first]. Not inlined, so that the first two return addresses an unwinder sees are always
+ * "into capture" and "into capture's caller" (record, or calib_capture while calibrating):
+ * both are dropped, and what follows is the same return addresses in calibration and in real
+ * use. */
+#define CAPTURE_BUF (REFGC_TRACE_MAX_FRAMES + 24)
+static _Atomic int own_depth = 22; /* most leading frames of ours seen in calibration */
+
+static REFGC_NOINLINE int capture(tl_trace_t *t, void **buf, int max, bool raw, int *first) {
+  if (!unwind_dwarf) {
+    *first = 0;
+    int n = fp_walk(t, buf, max, raw);
+    __asm__ volatile("" ::: "memory"); /* keep this frame */
+    return n;
+  }
+  int want = max + 2 + atomic_load_explicit(&own_depth, memory_order_relaxed);
+  int n = backtrace(buf, want);
   int skip = n < 2 ? n : 2;
   if (!raw)
     while (skip < n && is_own(buf[skip])) skip++;
   n -= skip;
   if (n > max) n = max;
-  memcpy(out, buf + skip, (size_t)n * sizeof *out);
-  __asm__ volatile("" ::: "memory"); /* keep this frame: no tail call into memcpy */
+  *first = skip;
+  __asm__ volatile("" ::: "memory");
   return n;
 }
 
@@ -254,13 +325,15 @@ static REFGC_NOINLINE int capture(tl_trace_t *t, void **out, int max, bool raw) 
  * The traceback table
  * ------------------------------------------------------------------------------------------ */
 
+/* Each frame times its own odd constant, summed: the multiplies are independent (no chain
+ * through the loop), then one final mix. Equal hashes are confirmed by comparing frames. */
 static uint64_t tb_hash(void *const *frames, int n) {
-  uint64_t h = 0x9E3779B97F4A7C15ull ^ (uint64_t)n;
-  for (int i = 0; i < n; i++) {
-    h ^= (uint64_t)(uintptr_t)frames[i];
-    h *= 0xFF51AFD7ED558CCDull;
-    h ^= h >> 32;
-  }
+  uint64_t h = (uint64_t)n * 0x9E3779B97F4A7C15ull;
+  for (int i = 0; i < n; i++)
+    h += (uint64_t)(uintptr_t)frames[i] * (0xFF51AFD7ED558CCDull + 2 * (uint64_t)i);
+  h ^= h >> 29;
+  h *= 0xC4CEB9FE1A85EC53ull;
+  h ^= h >> 32;
   return h | 1; /* never 0 (an empty cache entry) */
 }
 
@@ -385,6 +458,7 @@ static refgc_trace_page_t *tpage_get(refgc_segment_t *seg, refgc_page_t *page, b
 }
 
 void refgc__trace_page_retired(refgc_page_t *page) {
+  atomic_store_explicit(&page->slow_free, refgc__opt.debug ? 1 : 0, memory_order_relaxed);
   refgc_segment_t *seg = refgc__page_segment(page);
   _Atomic(refgc_trace_page_t *) *table = atomic_load_explicit(&seg->trace_pages, memory_order_acquire);
   if (!table) return;
@@ -411,23 +485,63 @@ static double weight_count(uint64_t size) {
 double refgc__trace_weight(uint64_t size) { return weight_count(size); }
 uint64_t refgc__trace_weight_bytes(uint64_t size) { return (uint64_t)weight_bytes(size); }
 
-static void account(int64_t bytes, int64_t blocks) {
-  int64_t now = atomic_fetch_add_explicit(&traced_bytes, bytes, memory_order_relaxed) + bytes;
-  atomic_fetch_add_explicit(&traced_blocks, blocks, memory_order_relaxed);
-  if (bytes > 0) {
-    int64_t peak = atomic_load_explicit(&traced_peak, memory_order_relaxed);
-    while (now > peak &&
-           !atomic_compare_exchange_weak_explicit(&traced_peak, &peak, now, memory_order_relaxed,
-                                                  memory_order_relaxed)) {
-    }
+/* Sum of every thread's counters (the registry lock held by the caller). */
+static void sum_locked(int64_t *bytes, int64_t *blocks) {
+  int64_t b = 0, n = 0;
+  for (tl_trace_t *t = tl_all; t; t = t->next) {
+    b += atomic_load_explicit(&t->bytes, memory_order_relaxed);
+    n += atomic_load_explicit(&t->blocks, memory_order_relaxed);
+  }
+  if (bytes) *bytes = b;
+  if (blocks) *blocks = n;
+}
+
+static void peak_max(int64_t v) {
+  int64_t peak = atomic_load_explicit(&traced_peak, memory_order_relaxed);
+  while (v > peak && !atomic_compare_exchange_weak_explicit(&traced_peak, &peak, v,
+                                                            memory_order_relaxed,
+                                                            memory_order_relaxed)) {
   }
 }
 
-/* The word slot of the block at `p`, or NULL (not traced page, not a block start). */
-static _Atomic uint64_t *word_of(const void *p, bool make, refgc_segment_t **segp) {
+/* Fold the exact total into the peak; remember the other threads' share. */
+static void peak_sync(tl_trace_t *t) {
+  int64_t total;
+  pthread_mutex_lock(&tl_lock);
+  sum_locked(&total, NULL);
+  pthread_mutex_unlock(&tl_lock);
+  int64_t mine = atomic_load_explicit(&t->bytes, memory_order_relaxed);
+  t->base = total - mine;
+  t->last_sync = mine;
+  peak_max(total);
+}
+
+/* The calling thread's counters change by (bytes, blocks). */
+static void account(tl_trace_t *t, int64_t bytes, int64_t blocks) {
+  int64_t b = atomic_load_explicit(&t->bytes, memory_order_relaxed) + bytes;
+  atomic_store_explicit(&t->bytes, b, memory_order_relaxed);
+  atomic_store_explicit(&t->blocks, atomic_load_explicit(&t->blocks, memory_order_relaxed) + blocks,
+                        memory_order_relaxed);
+  if (bytes <= 0 || b <= atomic_load_explicit(&t->high, memory_order_relaxed)) return;
+  atomic_store_explicit(&t->high, b, memory_order_relaxed);
+  if (atomic_load_explicit(&tl_live, memory_order_relaxed) <= 1) {
+    /* alone: the others' share cannot change, so base + b is the exact total */
+    int64_t total = t->base + b;
+    if (total > atomic_load_explicit(&traced_peak, memory_order_relaxed)) peak_max(total);
+  } else if (b - t->last_sync >= PEAK_SYNC) {
+    peak_sync(t);
+  }
+}
+
+/* The word slot of the block at `p`, or NULL (not traced page, not a block start); the page's
+ * side array and descriptor in *tpp / *pagep (NULL for a large block). */
+static _Atomic uint64_t *word_of(const void *p, bool make, refgc_segment_t **segp,
+                                 refgc_trace_page_t **tpp, refgc_page_t **pagep) {
   refgc_segment_t *seg = refgc__segment_of(p);
   if (!seg) return NULL;
   *segp = seg;
+  *tpp = NULL;
+  *pagep = NULL;
   if (seg->kind == REFGC_SEGMENT_LARGE)
     return (const uint8_t *)p == (uint8_t *)seg + seg->large_offset ? &seg->large_trace : NULL;
   refgc_page_t *page = &seg->pages[((uintptr_t)p - (uintptr_t)seg) >> seg->page_shift];
@@ -435,6 +549,8 @@ static _Atomic uint64_t *word_of(const void *p, bool make, refgc_segment_t **seg
   if (idx < 0) return NULL;
   refgc_trace_page_t *tp = tpage_get(seg, page, make);
   if (!tp || tp->start != page->start || (uint32_t)idx >= tp->capacity) return NULL;
+  *tpp = tp;
+  *pagep = page;
   return &tp->slot[idx];
 }
 
@@ -442,55 +558,121 @@ static void periodic(tl_trace_t *t);
 static _Thread_local int calibrating;
 static void calib_capture(void);
 
-void refgc__trace_alloc(void *p, size_t size) {
-  if (refgc_unlikely(calibrating)) {
-    calib_capture();
-    return;
-  }
-  if (!p || !atomic_load_explicit(&tracing, memory_order_relaxed)) return;
-  tl_trace_t *t = tl_get();
-  if (!t || t->in_tracer) return;
-  if (sample_mean) {
-    t->sample_left -= (int64_t)size;
-    if (t->sample_left > 0) return;
-    t->sample_left = next_interval(t);
-  }
+/* Record the trace of the block at `p` (tracing on, this allocation chosen). */
+static void record(tl_trace_t *t, void *p, size_t size) {
+  if (t->in_tracer) return;
   t->in_tracer = 1;
-  void *frames[REFGC_TRACE_MAX_FRAMES];
-  int n = capture(t, frames, trace_frames, false);
-  uint32_t id = tb_intern(t, frames, n);
+  void *buf[CAPTURE_BUF];
+  int first;
+  int n = capture(t, buf, trace_frames, false, &first);
+  uint32_t id = tb_intern(t, buf + first, n);
   refgc_segment_t *seg;
-  _Atomic uint64_t *w = id ? word_of(p, true, &seg) : NULL;
+  refgc_trace_page_t *tp;
+  refgc_page_t *page;
+  _Atomic uint64_t *w = id ? word_of(p, true, &seg, &tp, &page) : NULL;
   if (w) {
     uint32_t epoch = atomic_load_explicit(&trace_epoch, memory_order_relaxed);
     uint64_t s32 = size > UINT32_MAX ? UINT32_MAX : size;
     if (seg->kind == REFGC_SEGMENT_LARGE) seg->large_requested = size;
-    atomic_store_explicit(w, WORD(s32, id, epoch), memory_order_relaxed);
-    account(weight_bytes(size), 1);
+    uint64_t old = atomic_exchange_explicit(w, WORD(s32, id, epoch), memory_order_relaxed);
+    if (tp && !old) {
+      atomic_fetch_add_explicit(&tp->live, 1, memory_order_relaxed);
+      if (!refgc__page_slow_free(page))
+        atomic_store_explicit(&page->slow_free, 1, memory_order_relaxed);
+    }
+    account(t, weight_bytes(size), 1);
   }
   if ((++t->tick & 63) == 0 || sample_mean) periodic(t);
   t->in_tracer = 0;
+}
+
+#define BUDGET_REFILL ((int64_t)256 << 10)
+
+void refgc__alloc_hook(void *p, size_t size) {
+  if (refgc_unlikely(calibrating)) {
+    calib_capture();
+    atomic_store_explicit(&refgc__tl_heap->budget, 0, memory_order_relaxed);
+    return;
+  }
+  refgc_heap_t *heap = refgc__tl_heap;
+  bool on = atomic_load_explicit(&tracing, memory_order_relaxed) != 0;
+  if (refgc__opt.debug || heap == &refgc__empty_heap) {
+    /* the budget stays 0: every allocation comes here (debug mode, or no heap yet) */
+    if (!on || !p) return;
+    tl_trace_t *t = tl_get();
+    if (!t) return;
+    if (sample_mean) {
+      t->sample_left -= (int64_t)size;
+      if (t->sample_left > 0) return;
+      t->sample_left = next_interval(t);
+    }
+    record(t, p, size);
+    return;
+  }
+  if (!on) {
+    atomic_store_explicit(&heap->budget, BUDGET_REFILL, memory_order_relaxed);
+    return;
+  }
+  tl_trace_t *t = tl_get();
+  if (!t) return;
+  if (!sample_mean) {
+    atomic_store_explicit(&heap->budget, 0, memory_order_relaxed);
+    if (p) record(t, p, size);
+    return;
+  }
+  /* sampling: the budget is the distance to the next sample */
+  int64_t left = atomic_load_explicit(&heap->budget, memory_order_relaxed) - (int64_t)size;
+  if (left > 0) {
+    atomic_store_explicit(&heap->budget, left, memory_order_relaxed);
+    return;
+  }
+  atomic_store_explicit(&heap->budget, next_interval(t), memory_order_relaxed);
+  if (p) record(t, p, size);
+}
+
+void refgc__trace_free_small(refgc_segment_t *seg, refgc_page_t *page, long idx) {
+  if (!atomic_load_explicit(&tracing, memory_order_relaxed)) return;
+  _Atomic(refgc_trace_page_t *) *table = atomic_load_explicit(&seg->trace_pages, memory_order_acquire);
+  refgc_trace_page_t *tp = table ? atomic_load_explicit(&table[page->slot], memory_order_acquire) : NULL;
+  if (!tp || tp->start != page->start || (uint32_t)idx >= tp->capacity) return;
+  _Atomic uint64_t *w = &tp->slot[idx];
+  uint64_t v = atomic_load_explicit(w, memory_order_relaxed);
+  if (!v) return;
+  atomic_store_explicit(w, 0, memory_order_relaxed);
+  if (atomic_fetch_sub_explicit(&tp->live, 1, memory_order_relaxed) == 1 &&
+      page->heap == refgc__tl_heap && !refgc__opt.debug)
+    atomic_store_explicit(&page->slow_free, 0, memory_order_relaxed);
+  if (WORD_EPOCH(v) != atomic_load_explicit(&trace_epoch, memory_order_relaxed)) return;
+  tl_trace_t *t = tl_get();
+  if (t) account(t, -weight_bytes(WORD_SIZE(v)), -1);
 }
 
 /* Forget the trace of the block at `p` (before it is freed). */
 void refgc__trace_free(const void *p) {
   if (!atomic_load_explicit(&tracing, memory_order_relaxed)) return;
   refgc_segment_t *seg;
-  _Atomic uint64_t *w = word_of(p, false, &seg);
+  refgc_trace_page_t *tp;
+  refgc_page_t *page;
+  _Atomic uint64_t *w = word_of(p, false, &seg, &tp, &page);
   if (!w) return;
   uint64_t v = atomic_load_explicit(w, memory_order_relaxed);
   if (!v) return;
   atomic_store_explicit(w, 0, memory_order_relaxed);
-  if (WORD_EPOCH(v) != atomic_load_explicit(&trace_epoch, memory_order_relaxed) ||
-      !atomic_load_explicit(&tracing, memory_order_relaxed))
-    return;
+  if (tp && atomic_fetch_sub_explicit(&tp->live, 1, memory_order_relaxed) == 1 &&
+      page->heap == refgc__tl_heap && !refgc__opt.debug)
+    atomic_store_explicit(&page->slow_free, 0, memory_order_relaxed); /* owner: fast again */
+  if (WORD_EPOCH(v) != atomic_load_explicit(&trace_epoch, memory_order_relaxed)) return;
+  tl_trace_t *t = tl_get();
+  if (!t) return;
   uint64_t size = seg->kind == REFGC_SEGMENT_LARGE ? seg->large_requested : WORD_SIZE(v);
-  account(-weight_bytes(size), -1);
+  account(t, -weight_bytes(size), -1);
 }
 
 bool refgc__trace_lookup(const void *p, uint32_t *id, uint64_t *size) {
   refgc_segment_t *seg;
-  _Atomic uint64_t *w = word_of(p, false, &seg);
+  refgc_trace_page_t *tp;
+  refgc_page_t *page;
+  _Atomic uint64_t *w = word_of(p, false, &seg, &tp, &page);
   if (!w) return false;
   uint64_t v = atomic_load_explicit(w, memory_order_relaxed);
   if (!v || WORD_EPOCH(v) != atomic_load_explicit(&trace_epoch, memory_order_relaxed)) return false;
@@ -552,9 +734,10 @@ static void trace_zero_heap(refgc_heap_t *heap, void *arg) {
     if (!table) continue;
     for (unsigned i = 0; i < seg->slot_count; i++) {
       refgc_trace_page_t *tp = atomic_load_explicit(&table[i], memory_order_acquire);
-      if (tp)
-        for (uint32_t b = 0; b < tp->capacity; b++)
-          atomic_store_explicit(&tp->slot[b], 0, memory_order_relaxed);
+      if (!tp) continue;
+      for (uint32_t b = 0; b < tp->capacity; b++)
+        atomic_store_explicit(&tp->slot[b], 0, memory_order_relaxed);
+      atomic_store_explicit(&tp->live, 0, memory_order_relaxed);
     }
   }
 }
@@ -574,20 +757,21 @@ static _Thread_local int calib_n;
 static void calib_capture(void) {
   tl_trace_t *t = tl_get();
   if (!t) return;
-  calib_n = capture(t, calib_out, REFGC_TRACE_MAX_FRAMES, true);
+  int first;
+  calib_n = capture(t, calib_out, REFGC_TRACE_MAX_FRAMES, true, &first);
+  memmove(calib_out, calib_out + first, (size_t)calib_n * sizeof *calib_out);
 }
 
 static void own_add(void *ra) {
-  int n = atomic_load(&own_count);
-  for (int i = 0; i < n; i++)
-    if (own_addr[i] == ra) return;
-  if (n < OWN_MAX) {
-    own_addr[n] = ra;
-    atomic_store_explicit(&own_count, n + 1, memory_order_release);
-  }
+  if (!ra || is_own(ra) || atomic_load(&own_count) >= OWN_MAX) return;
+  size_t j = own_slot(ra);
+  while (own_set[j]) j = (j + 1) & (OWN_SET - 1);
+  own_set[j] = ra;
+  atomic_fetch_add(&own_count, 1);
 }
 
 static const refgc_type_t *calib_type, *calib_var_type;
+static int calib_depth;
 
 static void calib_traverse(refgc_object_t *self, refgc_visit_fn *visit, void *arg) {
   (void)self, (void)visit, (void)arg;
@@ -596,7 +780,7 @@ static void calib_traverse(refgc_object_t *self, refgc_visit_fn *visit, void *ar
 /* One entry point, called from here: everything captured before our own frame is refgc's. */
 __attribute__((noinline)) static void calib_one(int which) {
   void *here = __builtin_return_address(0); /* in calibrate(), after the call to us */
-  void *buf[REFGC_TRACE_MAX_FRAMES];
+  void *buf[CAPTURE_BUF];
   calib_out = buf;
   calib_n = 0;
   void *p = NULL, *q;
@@ -622,6 +806,7 @@ __attribute__((noinline)) static void calib_one(int which) {
   for (int i = 0; i < n; i++) {
     if (buf[i] == here) {
       for (int k = 0; k + 1 < i; k++) own_add(buf[k]);
+      if (i - 1 > calib_depth) calib_depth = i - 1;
       break;
     }
   }
@@ -639,8 +824,11 @@ __attribute__((noinline)) static void calibrate(void) {
     calib_var_type = refgc_type_register(&spec);
   }
   calibrating = 1;
+  calib_depth = 0;
   for (int i = 0; i < 8; i++) calib_one(i);
   calibrating = 0;
+  /* frames of ours an allocation can have in front, with room for paths calibration missed */
+  atomic_store(&own_depth, calib_depth + 4 < 22 ? calib_depth + 4 : 22);
   __asm__ volatile("" ::: "memory");
 }
 
@@ -730,7 +918,9 @@ static void periodic(tl_trace_t *t) {
       write = true;
   }
   if (every_bytes) {
-    int64_t cur = atomic_load_explicit(&traced_bytes, memory_order_relaxed);
+    size_t cur_u;
+    refgc_trace_get_memory(&cur_u, NULL);
+    int64_t cur = (int64_t)cur_u;
     int64_t mark = atomic_load_explicit(&snap_mark_bytes, memory_order_relaxed);
     int64_t d = cur - mark;
     if ((uint64_t)(d < 0 ? -d : d) >= every_bytes &&
@@ -744,6 +934,18 @@ static void periodic(tl_trace_t *t) {
  * Public API
  * ------------------------------------------------------------------------------------------ */
 
+/* Zero every thread's counters and the peak (start, stop). */
+static void counters_zero(void) {
+  pthread_mutex_lock(&tl_lock);
+  for (tl_trace_t *t = tl_all; t; t = t->next) {
+    atomic_store_explicit(&t->bytes, 0, memory_order_relaxed);
+    atomic_store_explicit(&t->blocks, 0, memory_order_relaxed);
+    atomic_store_explicit(&t->high, 0, memory_order_relaxed);
+  }
+  pthread_mutex_unlock(&tl_lock);
+  atomic_store(&traced_peak, 0);
+}
+
 int refgc_trace_start_sampled(int frames, size_t mean_bytes, uint64_t seed) {
   refgc__global_init();
   if (frames < 1 || frames > REFGC_TRACE_MAX_FRAMES) return REFGC_EINVAL;
@@ -753,27 +955,24 @@ int refgc_trace_start_sampled(int frames, size_t mean_bytes, uint64_t seed) {
     pthread_mutex_unlock(&start_lock);
     return REFGC_EBUSY;
   }
+  if (!refgc__heap_get()) {
+    pthread_mutex_unlock(&start_lock);
+    return REFGC_ENOMEM;
+  }
   if (!clock_start_ns) clock_start_ns = refgc__os_now_ns();
   trace_frames = frames;
   sample_mean = mean_bytes;
   sample_seed = seed ? seed : refgc__os_now_ns() * 0x9E3779B97F4A7C15ull;
-  atomic_fetch_add_explicit(&trace_session, 1, memory_order_release);
-  atomic_store(&traced_bytes, 0);
-  atomic_store(&traced_peak, 0);
-  atomic_store(&traced_blocks, 0);
   atomic_store(&series_due_ns, 0);
-  /* learn refgc's own frames with tracing on but nothing recorded */
+  /* learn refgc's own frames: this thread's allocations come to the hook, none is recorded */
   if (atomic_load(&own_count) == 0) {
-    atomic_store(&tracing, 1);
-    set_slow();
+    atomic_store_explicit(&refgc__tl_heap->budget, 0, memory_order_relaxed);
     calibrate();
-    atomic_store(&tracing, 0);
   }
-  atomic_store(&traced_bytes, 0);
-  atomic_store(&traced_peak, 0);
-  atomic_store(&traced_blocks, 0);
+  atomic_fetch_add_explicit(&trace_session, 1, memory_order_release); /* fresh thread state */
+  counters_zero();
   atomic_store(&tracing, 1);
-  set_slow();
+  budgets_zero(); /* every thread takes the generic path next, which sets its budget */
   pthread_mutex_unlock(&start_lock);
   return 0;
 }
@@ -783,7 +982,7 @@ int refgc_trace_start(int frames) { return refgc_trace_start_sampled(frames, 0, 
 int refgc_trace_stop(void) {
   refgc__global_init();
   if (!atomic_exchange(&tracing, 0)) return REFGC_EINVAL;
-  set_slow();
+  budgets_zero();
   pthread_mutex_lock(&trace_lock);
   uint32_t e = atomic_load(&trace_epoch) + 1;
   if (e > 255) {
@@ -793,9 +992,7 @@ int refgc_trace_stop(void) {
   }
   atomic_store(&trace_epoch, e);
   pthread_mutex_unlock(&trace_lock);
-  atomic_store(&traced_bytes, 0);
-  atomic_store(&traced_peak, 0);
-  atomic_store(&traced_blocks, 0);
+  counters_zero();
   return 0;
 }
 
@@ -804,19 +1001,33 @@ int refgc_trace_frames(void) { return refgc_trace_is_tracing() ? trace_frames : 
 size_t refgc_trace_sample_bytes(void) { return refgc_trace_is_tracing() ? (size_t)sample_mean : 0; }
 
 void refgc_trace_get_memory(size_t *current, size_t *peak) {
-  int64_t c = atomic_load_explicit(&traced_bytes, memory_order_relaxed);
+  int64_t c;
+  pthread_mutex_lock(&tl_lock);
+  sum_locked(&c, NULL);
+  pthread_mutex_unlock(&tl_lock);
+  peak_max(c);
   int64_t p = atomic_load_explicit(&traced_peak, memory_order_relaxed);
   if (current) *current = c > 0 ? (size_t)c : 0;
   if (peak) *peak = p > 0 ? (size_t)p : 0;
 }
 
 size_t refgc_trace_count(void) {
-  int64_t n = atomic_load_explicit(&traced_blocks, memory_order_relaxed);
+  int64_t n;
+  pthread_mutex_lock(&tl_lock);
+  sum_locked(NULL, &n);
+  pthread_mutex_unlock(&tl_lock);
   return n > 0 ? (size_t)n : 0;
 }
 
 void refgc_trace_reset_peak(void) {
-  atomic_store(&traced_peak, atomic_load(&traced_bytes));
+  int64_t c;
+  pthread_mutex_lock(&tl_lock);
+  sum_locked(&c, NULL);
+  for (tl_trace_t *t = tl_all; t; t = t->next)
+    atomic_store_explicit(&t->high, atomic_load_explicit(&t->bytes, memory_order_relaxed),
+                          memory_order_relaxed);
+  atomic_store(&traced_peak, c);
+  pthread_mutex_unlock(&tl_lock);
 }
 
 size_t refgc_trace_memory(void) {
@@ -865,7 +1076,6 @@ static bool env_u64(const char *name, uint64_t max, uint64_t *out) {
 }
 
 void refgc__trace_options_init(void) {
-  set_slow();
   const char *unwind = getenv("REFGC_TRACE_UNWIND");
   if (unwind && *unwind) {
     if (strcmp(unwind, "dwarf") == 0)

@@ -154,7 +154,9 @@ typedef struct refgc_page_s {
   uint8_t cls;                /* lane: size class, + REFGC_OBJECT_LANE for object pages */
   uint8_t bin;                /* fullness bin, REFGC_BIN_FULL or REFGC_BIN_CURRENT */
   uint8_t slot;               /* index in the segment */
-  uint8_t purge_queued;       /* free slot waiting on the heap's purge queue */
+  atomic_uchar slow_free;     /* frees in this page take the generic path: debug mode, or the
+                                 page holds traced blocks (trace.c). Owner stores, any thread
+                                 loads (relaxed: plain moves) */
   /* cold, second cache line: remote frees, lists, giving back */
   /* blocks freed by other threads: a tagged word, the list head in the low 48 bits and the
    * list's length in the high 16 (≤ 4096 blocks per page), so the owner learns how many
@@ -170,7 +172,8 @@ typedef struct refgc_page_s {
                                             (OS-page rounded): the slot's resident bytes are
                                             at most `touched` minus the hole pages */
   atomic_uchar queued;                   /* on the owner's pending stack */
-  uint8_t reserved_[3];
+  uint8_t purge_queued;                  /* free slot waiting on the heap's purge queue */
+  uint8_t reserved_[2];
   uint32_t empty_since_ms;               /* free slot: when it became free (wraps: compare
                                             by unsigned difference) */
 } refgc_page_t;
@@ -208,6 +211,9 @@ typedef struct refgc_trace_page_s {
   uint32_t block_size;
   uint32_t capacity;
   bool object;                /* an object page */
+  _Atomic uint32_t live;      /* non-zero words: when a free by the owner brings it to 0, the
+                                 page's frees go fast again (slow_free cleared; only the owner
+                                 sets or clears it) */
   _Atomic uint64_t slot[];    /* size << 32 | traceback id << 8 | epoch; 0: none */
 } refgc_trace_page_t;
 
@@ -260,6 +266,13 @@ typedef struct refgc_heap_class_s {
 } refgc_heap_class_t;
 
 typedef struct refgc_heap_s {
+  /* Bytes the fast paths may still allocate before taking the generic path once: that path
+   * decides what happens next (trace.c, refgc__trace_budget): 0 in debug mode and while every
+   * allocation is traced, the distance to the next sample while sampling, else a refill of
+   * 256 KiB (so a thread notices tracing starting within that much allocation). Owner loads
+   * and stores; refgc_trace_start/stop store 0 from any thread (relaxed: plain moves; a lost
+   * update only delays the owner's next generic call). The shared empty heap keeps 0. */
+  _Atomic int64_t budget;
   refgc_heap_class_t cls[REFGC_NUM_LANES];             /* per lane */
   refgc_page_t *bins[REFGC_NUM_LANES][REFGC_BINS];      /* FIFO lists: heads */
   refgc_page_t *bins_tail[REFGC_NUM_LANES][REFGC_BINS]; /* and tails */
