@@ -414,6 +414,7 @@ static bool dominators(const graph_t *g, const rev_t *r, uint32_t *idom, uint64_
   for (int pass = 0; pass < 2; pass++) {
     for (size_t s = 0; s < n; s++) {
       bool is_root = (g->flags[s] & (REFGC_NODE_ROOT | REFGC_NODE_DECLARED | REFGC_NODE_GARBAGE)) != 0;
+      if (is_root) from_root[s] = true; /* the virtual root points at it, even if seen already */
       if (seen[s] || (pass == 0 && !is_root)) continue;
       from_root[s] = true;
       size_t sp = 0;

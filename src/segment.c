@@ -116,6 +116,7 @@ refgc_segment_t *refgc__segment_new(refgc_heap_t *heap, refgc_segment_kind_t kin
   seg->free_mask = slots == 64 ? ~(uint64_t)0 : (((uint64_t)1 << slots) - 1);
   seg->dirty_mask = 0;
   seg->header_size = header;
+  refgc_track_root(seg, header);
   seg->heap = heap;
   for (unsigned i = 0; i < slots; i++) {
     seg->pages[i].slot = (uint8_t)i;

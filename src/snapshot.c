@@ -496,7 +496,7 @@ refgc_snapshot_t *refgc_snapshot_take(unsigned flags) {
     goto oom;
   }
   if (walked) {
-    qsort(c.v, c.n, sizeof *c.v, cmp_type_count);
+    if (c.n) qsort(c.v, c.n, sizeof *c.v, cmp_type_count); /* c.v is NULL when no object lives */
     s->type_counts = c.v;
     s->ntype_counts = c.n;
   }

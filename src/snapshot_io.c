@@ -117,11 +117,16 @@ static uint64_t get_le64(const uint8_t *p) {
   return (uint64_t)get_le32(p) | (uint64_t)get_le32(p + 4) << 32;
 }
 
-static uint64_t zigzag(int64_t v) {
-  uint64_t u = (uint64_t)v;
-  return (u << 1) ^ (0 - (u >> 63));
+/* Zigzag on the two's complement bits, in unsigned arithmetic (no signed overflow). */
+static uint64_t zigzag_bits(uint64_t u) { return (u << 1) ^ (0 - (u >> 63)); }
+static uint64_t unzigzag_bits(uint64_t z) { return (z >> 1) ^ (0 - (z & 1)); }
+static uint64_t zigzag(int64_t v) { return zigzag_bits((uint64_t)v); }
+static int64_t unzigzag(uint64_t z) {
+  uint64_t u = unzigzag_bits(z);
+  int64_t v;
+  memcpy(&v, &u, sizeof v); /* the same bits: no implementation-defined conversion */
+  return v;
 }
-static int64_t unzigzag(uint64_t z) { return (int64_t)((z >> 1) ^ (0 - (z & 1))); }
 
 /* ---------------------------------------------------------------------------------------------
  * Writing
@@ -279,7 +284,7 @@ static void encode_section(wbuf_t *b, const refgc_snapshot_t *s, int sec, uint64
       uint32_t prev_edge = 0;
       for (size_t i = 0; i < s->nnodes; i++) {
         const refgc_node_t *n = &s->nodes[i];
-        wb_varint(b, zigzag((int64_t)(n->address - prev_addr)));
+        wb_varint(b, zigzag_bits(n->address - prev_addr));
         prev_addr = n->address;
         wb_varint(b, n->type);
         wb_varint(b, n->flags);
@@ -698,7 +703,7 @@ static int read_node(rd_t *r, refgc_snapshot_t *s) {
   size_t ntb = s->ntracebacks;
   for (size_t i = 0; i < n; i++) {
     refgc_node_t *x = &nodes[i];
-    addr += (uint64_t)unzigzag(rd_varint(r));
+    addr += unzigzag_bits(rd_varint(r)); /* modulo 2^64 */
     x->address = addr;
     x->type = rd_index(r, s->ntypes, "node", "type", i);
     x->flags = rd_u32(r, "node flags");

@@ -132,6 +132,7 @@ typedef struct tl_trace_s {
   int64_t last_sync;        /* `bytes` at the last sync */
   struct tl_trace_s *next;  /* registry (under tl_lock); structs are reused, never freed */
   bool in_use;              /* a live thread owns it */
+  uint32_t gen;             /* tl_gen at the last sync: `base` is stale when it moved */
   uint32_t session;
   int64_t sample_left;      /* debug mode: bytes to the next sample */
   uint64_t rng;
@@ -147,6 +148,8 @@ static _Thread_local tl_trace_t *tl;
 static pthread_mutex_t tl_lock = PTHREAD_MUTEX_INITIALIZER;
 static tl_trace_t *tl_all;
 static _Atomic int tl_live;       /* threads owning a struct now */
+static _Atomic uint32_t tl_gen;   /* moves when a thread registers or exits and when counters
+                                     are zeroed: every thread's `base` must be taken again */
 static pthread_key_t tl_key;
 static pthread_once_t tl_key_once = PTHREAD_ONCE_INIT;
 
@@ -201,6 +204,7 @@ static void tl_thread_done(void *arg) {
   t->in_use = false; /* its counters stay in the sums: the blocks it traced may live on */
   pthread_mutex_unlock(&tl_lock);
   atomic_fetch_sub_explicit(&tl_live, 1, memory_order_relaxed);
+  atomic_fetch_add_explicit(&tl_gen, 1, memory_order_relaxed);
 }
 static void tl_key_init(void) { pthread_key_create(&tl_key, tl_thread_done); }
 
@@ -227,6 +231,7 @@ static tl_trace_t *tl_get(void) {
     t->stack_lo = t->stack_hi = 0;
     pthread_mutex_unlock(&tl_lock);
     atomic_fetch_add_explicit(&tl_live, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&tl_gen, 1, memory_order_relaxed);
     pthread_setspecific(tl_key, t);
     pthread_attr_t attr;
     if (pthread_getattr_np(pthread_self(), &attr) == 0) {
@@ -296,7 +301,7 @@ fp_walk(tl_trace_t *t, void **out, int max, bool raw) {
 
 /* The allocating call's stack without refgc's own frames: up to `max` frames from
  * buf[*first]. Not inlined, so that the first two return addresses an unwinder sees are always
- * "into capture" and "into capture's caller" (record, or calib_capture while calibrating):
+ * "into capture" and "into capture's caller" (record, in calibration as in real use):
  * both are dropped, and what follows is the same return addresses in calibration and in real
  * use. */
 #define CAPTURE_BUF (REFGC_TRACE_MAX_FRAMES + 24)
@@ -507,6 +512,7 @@ static void peak_max(int64_t v) {
 /* Fold the exact total into the peak; remember the other threads' share. */
 static void peak_sync(tl_trace_t *t) {
   int64_t total;
+  t->gen = atomic_load_explicit(&tl_gen, memory_order_relaxed);
   pthread_mutex_lock(&tl_lock);
   sum_locked(&total, NULL);
   pthread_mutex_unlock(&tl_lock);
@@ -524,7 +530,9 @@ static void account(tl_trace_t *t, int64_t bytes, int64_t blocks) {
                         memory_order_relaxed);
   if (bytes <= 0 || b <= atomic_load_explicit(&t->high, memory_order_relaxed)) return;
   atomic_store_explicit(&t->high, b, memory_order_relaxed);
-  if (atomic_load_explicit(&tl_live, memory_order_relaxed) <= 1) {
+  if (t->gen != atomic_load_explicit(&tl_gen, memory_order_relaxed)) {
+    peak_sync(t); /* threads came or went, or counters were zeroed, since `base` was taken */
+  } else if (atomic_load_explicit(&tl_live, memory_order_relaxed) <= 1) {
     /* alone: the others' share cannot change, so base + b is the exact total */
     int64_t total = t->base + b;
     if (total > atomic_load_explicit(&traced_peak, memory_order_relaxed)) peak_max(total);
@@ -556,14 +564,23 @@ static _Atomic uint64_t *word_of(const void *p, bool make, refgc_segment_t **seg
 
 static void periodic(tl_trace_t *t);
 static _Thread_local int calibrating;
-static void calib_capture(void);
+static _Thread_local void **calib_out; /* where record puts the raw stack while calibrating */
+static _Thread_local int calib_n;
 
-/* Record the trace of the block at `p` (tracing on, this allocation chosen). */
-static void record(tl_trace_t *t, void *p, size_t size) {
+/* Record the trace of the block at `p` (tracing on, this allocation chosen); while
+ * calibrating, keep the raw stack instead. Not inlined and called from one place only, so that
+ * the return addresses below it are the same in calibration and in real use. */
+static REFGC_NOINLINE void record(tl_trace_t *t, void *p, size_t size, uint32_t epoch) {
   if (t->in_tracer) return;
   t->in_tracer = 1;
   void *buf[CAPTURE_BUF];
   int first;
+  if (refgc_unlikely(calibrating)) {
+    calib_n = capture(t, buf, REFGC_TRACE_MAX_FRAMES, true, &first);
+    memcpy(calib_out, buf + first, (size_t)calib_n * sizeof *buf);
+    t->in_tracer = 0;
+    return;
+  }
   int n = capture(t, buf, trace_frames, false, &first);
   uint32_t id = tb_intern(t, buf + first, n);
   refgc_segment_t *seg;
@@ -571,7 +588,6 @@ static void record(tl_trace_t *t, void *p, size_t size) {
   refgc_page_t *page;
   _Atomic uint64_t *w = id ? word_of(p, true, &seg, &tp, &page) : NULL;
   if (w) {
-    uint32_t epoch = atomic_load_explicit(&trace_epoch, memory_order_relaxed);
     uint64_t s32 = size > UINT32_MAX ? UINT32_MAX : size;
     if (seg->kind == REFGC_SEGMENT_LARGE) seg->large_requested = size;
     uint64_t old = atomic_exchange_explicit(w, WORD(s32, id, epoch), memory_order_relaxed);
@@ -588,46 +604,58 @@ static void record(tl_trace_t *t, void *p, size_t size) {
 
 #define BUDGET_REFILL ((int64_t)256 << 10)
 
-void refgc__alloc_hook(void *p, size_t size) {
+/* What the hook should do with this allocation: nothing, or record it. Sets the budget. */
+static bool hook_decide(refgc_heap_t *heap, tl_trace_t **tp, void *p, size_t size, bool on) {
   if (refgc_unlikely(calibrating)) {
-    calib_capture();
-    atomic_store_explicit(&refgc__tl_heap->budget, 0, memory_order_relaxed);
-    return;
+    atomic_store_explicit(&heap->budget, 0, memory_order_relaxed);
+    return (*tp = tl_get()) != NULL;
   }
-  refgc_heap_t *heap = refgc__tl_heap;
-  bool on = atomic_load_explicit(&tracing, memory_order_relaxed) != 0;
   if (refgc__opt.debug || heap == &refgc__empty_heap) {
     /* the budget stays 0: every allocation comes here (debug mode, or no heap yet) */
-    if (!on || !p) return;
-    tl_trace_t *t = tl_get();
-    if (!t) return;
+    if (!on || !p) return false;
+    tl_trace_t *t = *tp = tl_get();
+    if (!t) return false;
     if (sample_mean) {
       t->sample_left -= (int64_t)size;
-      if (t->sample_left > 0) return;
+      if (t->sample_left > 0) return false;
       t->sample_left = next_interval(t);
     }
-    record(t, p, size);
-    return;
+    return true;
   }
   if (!on) {
     atomic_store_explicit(&heap->budget, BUDGET_REFILL, memory_order_relaxed);
-    return;
+    return false;
   }
-  tl_trace_t *t = tl_get();
-  if (!t) return;
+  tl_trace_t *t = *tp = tl_get();
+  if (!t) return false;
   if (!sample_mean) {
     atomic_store_explicit(&heap->budget, 0, memory_order_relaxed);
-    if (p) record(t, p, size);
-    return;
+    return p != NULL;
   }
   /* sampling: the budget is the distance to the next sample */
-  int64_t left = atomic_load_explicit(&heap->budget, memory_order_relaxed) - (int64_t)size;
+  int64_t budget = atomic_load_explicit(&heap->budget, memory_order_relaxed);
+  if (t->sample_left) { /* the thread's first interval this session (start zeroed the budget) */
+    budget = t->sample_left;
+    t->sample_left = 0;
+  }
+  int64_t left = budget - (int64_t)size;
   if (left > 0) {
     atomic_store_explicit(&heap->budget, left, memory_order_relaxed);
-    return;
+    return false;
   }
   atomic_store_explicit(&heap->budget, next_interval(t), memory_order_relaxed);
-  if (p) record(t, p, size);
+  return p != NULL;
+}
+
+void refgc__alloc_hook(void *p, size_t size) {
+  refgc_heap_t *heap = refgc__tl_heap;
+  /* the epoch before the flag: a stop in between (it clears the flag, then moves the epoch)
+   * leaves this trace in the old epoch, never in the next session's */
+  uint32_t epoch = atomic_load_explicit(&trace_epoch, memory_order_acquire);
+  bool on = atomic_load_explicit(&tracing, memory_order_acquire) != 0;
+  tl_trace_t *t = NULL;
+  if (hook_decide(heap, &t, p, size, on)) record(t, p, size, epoch);
+  __asm__ volatile("" ::: "memory"); /* no tail call: record's return address stays in here */
 }
 
 void refgc__trace_free_small(refgc_segment_t *seg, refgc_page_t *page, long idx) {
@@ -750,17 +778,6 @@ static void trace_zero_large(refgc_segment_t *seg, void *arg) {
  * Which return addresses are refgc's own: call each entry point once from here
  * ------------------------------------------------------------------------------------------ */
 
-static _Thread_local void **calib_out;
-static _Thread_local int calib_n;
-
-/* Called instead of recording while calibrating: keep the raw stack. */
-static void calib_capture(void) {
-  tl_trace_t *t = tl_get();
-  if (!t) return;
-  int first;
-  calib_n = capture(t, calib_out, REFGC_TRACE_MAX_FRAMES, true, &first);
-  memmove(calib_out, calib_out + first, (size_t)calib_n * sizeof *calib_out);
-}
 
 static void own_add(void *ra) {
   if (!ra || is_own(ra) || atomic_load(&own_count) >= OWN_MAX) return;
@@ -825,7 +842,7 @@ __attribute__((noinline)) static void calibrate(void) {
   }
   calibrating = 1;
   calib_depth = 0;
-  for (int i = 0; i < 8; i++) calib_one(i);
+  for (int i = 0; i < 16; i++) calib_one(i % 8); /* twice: a first call may set up state */
   calibrating = 0;
   /* frames of ours an allocation can have in front, with room for paths calibration missed */
   atomic_store(&own_depth, calib_depth + 4 < 22 ? calib_depth + 4 : 22);
@@ -943,6 +960,7 @@ static void counters_zero(void) {
     atomic_store_explicit(&t->high, 0, memory_order_relaxed);
   }
   pthread_mutex_unlock(&tl_lock);
+  atomic_fetch_add_explicit(&tl_gen, 1, memory_order_relaxed);
   atomic_store(&traced_peak, 0);
 }
 
@@ -964,11 +982,15 @@ int refgc_trace_start_sampled(int frames, size_t mean_bytes, uint64_t seed) {
   sample_mean = mean_bytes;
   sample_seed = seed ? seed : refgc__os_now_ns() * 0x9E3779B97F4A7C15ull;
   atomic_store(&series_due_ns, 0);
+  pthread_mutex_lock(&series_lock); /* a new start begins a new series (trace.h) */
+  series_head = series_len = 0;
+  pthread_mutex_unlock(&series_lock);
   /* learn refgc's own frames: this thread's allocations come to the hook, none is recorded */
   if (atomic_load(&own_count) == 0) {
     atomic_store_explicit(&refgc__tl_heap->budget, 0, memory_order_relaxed);
     calibrate();
   }
+  atomic_store(&thread_serial, 0); /* the same seed, the same intervals, in every session */
   atomic_fetch_add_explicit(&trace_session, 1, memory_order_release); /* fresh thread state */
   counters_zero();
   atomic_store(&tracing, 1);

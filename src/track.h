@@ -18,6 +18,10 @@
 
 #if defined(REFGC_ASAN)
 #include <sanitizer/asan_interface.h>
+#include <sanitizer/lsan_interface.h>
+/* Segment headers (mmap'd) hold the only pointers to the tracer's side arrays (C library
+ * malloc): LeakSanitizer must scan them */
+#define refgc_track_root(p, n) __lsan_register_root_region((p), (n))
 #define refgc_track_malloc(p, req, usable) ASAN_UNPOISON_MEMORY_REGION((p), (req))
 #define refgc_track_free(p, usable) ASAN_POISON_MEMORY_REGION((p), (usable))
 #define refgc_track_open(p, n) ASAN_UNPOISON_MEMORY_REGION((p), (n))
@@ -40,6 +44,7 @@
 #define refgc_track_usable(p, n) VALGRIND_MAKE_MEM_UNDEFINED((p), (n))
 #define refgc_track_unmap(p, n) ((void)(p), (void)(n))
 #define refgc_track_is_free(p) ((void)(p), 0)
+#define refgc_track_root(p, n) ((void)(p), (void)(n))
 #define REFGC_TRACKING 1
 #else
 #define refgc_track_malloc(p, req, usable) ((void)(p), (void)(req), (void)(usable))
@@ -50,6 +55,7 @@
 #define refgc_track_usable(p, n) ((void)(p), (void)(n))
 #define refgc_track_unmap(p, n) ((void)(p), (void)(n))
 #define refgc_track_is_free(p) ((void)(p), 0)
+#define refgc_track_root(p, n) ((void)(p), (void)(n))
 #define REFGC_TRACKING 0
 #endif
 
