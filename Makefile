@@ -1,7 +1,9 @@
 # refgc — the top-level Makefile wraps CMake.
 #
 #   make            build the release library, the tools and the tests (build/release)
-#   make run        build and run the demonstration; writes refgc-report.txt / .json
+#   make run        build, run the traced demonstration, then `refgc report` and `refgc export`:
+#                   refgc-report.html, .massif, .heapsnapshot, .folded, .speedscope.json, .dot
+#                   (.svg with Graphviz), refgc-report-snapshots/, .txt, .json (tools/run_demo.sh)
 #   make test       every test: release, ASan+UBSan, TSan (threaded tests), valgrind,
 #                   and a clang build; ends with "total: N passed, N failed"
 #   make bench      the heap benchmarks against glibc, mimalloc, jemalloc, tcmalloc
@@ -25,7 +27,7 @@ build:
 	@$(CMAKE) --build build/release -j$(JOBS)
 
 run: build
-	./build/release/refgc-demo --out refgc-report
+	@sh tools/run_demo.sh build/release refgc-report
 
 test:
 	@sh tests/run_all.sh
@@ -43,9 +45,12 @@ test-clang:
 
 bench: build
 	python3 bench/heap_bench.py --rounds 5
+	python3 bench/trace_bench.py --rounds 5 --ref 1ce1410
 
 install: build
 	$(CMAKE) --install build/release --prefix $(PREFIX)
 
 clean:
-	rm -rf build refgc-report.txt refgc-report.json
+	rm -rf build refgc-report.txt refgc-report.json refgc-report-snapshots refgc-report.html \
+	  refgc-report.massif refgc-report.heapsnapshot refgc-report.folded \
+	  refgc-report.speedscope.json refgc-report.dot refgc-report.svg

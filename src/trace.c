@@ -82,10 +82,10 @@ typedef struct tb_s {
 
 static pthread_mutex_t trace_lock = PTHREAD_MUTEX_INITIALIZER; /* tables, page arrays, epoch */
 static _Atomic int tracing;
-static int trace_frames;
+static _Atomic int trace_frames;       /* atomics: start writes them while threads allocate */
 static int unwind_dwarf;               /* REFGC_TRACE_UNWIND=dwarf */
-static uint64_t sample_mean;           /* 0: every allocation */
-static uint64_t sample_seed;
+static _Atomic uint64_t sample_mean;   /* 0: every allocation */
+static _Atomic uint64_t sample_seed;
 static _Atomic uint32_t trace_epoch = 1; /* 1..255 */
 static _Atomic uint32_t trace_session;   /* bumped at every start: per-thread state resets */
 
@@ -575,13 +575,17 @@ static REFGC_NOINLINE void record(tl_trace_t *t, void *p, size_t size, uint32_t 
   t->in_tracer = 1;
   void *buf[CAPTURE_BUF];
   int first;
-  if (refgc_unlikely(calibrating)) {
-    calib_n = capture(t, buf, REFGC_TRACE_MAX_FRAMES, true, &first);
+  /* one call of capture for both, so that the return address into this function is the same
+   * in calibration as in real use (an unwinder may not drop it: ASan's backtrace interceptor
+   * adds a frame of its own) */
+  bool calib = refgc_unlikely(calibrating);
+  int n = capture(t, buf, calib ? REFGC_TRACE_MAX_FRAMES : trace_frames, calib, &first);
+  if (calib) {
+    calib_n = n;
     memcpy(calib_out, buf + first, (size_t)calib_n * sizeof *buf);
     t->in_tracer = 0;
     return;
   }
-  int n = capture(t, buf, trace_frames, false, &first);
   uint32_t id = tb_intern(t, buf + first, n);
   refgc_segment_t *seg;
   refgc_trace_page_t *tp;
@@ -590,7 +594,8 @@ static REFGC_NOINLINE void record(tl_trace_t *t, void *p, size_t size, uint32_t 
   if (w) {
     uint64_t s32 = size > UINT32_MAX ? UINT32_MAX : size;
     if (seg->kind == REFGC_SEGMENT_LARGE) seg->large_requested = size;
-    uint64_t old = atomic_exchange_explicit(w, WORD(s32, id, epoch), memory_order_relaxed);
+    /* release: a snapshot that sees the word sees large_requested too */
+    uint64_t old = atomic_exchange_explicit(w, WORD(s32, id, epoch), memory_order_acq_rel);
     if (tp && !old) {
       atomic_fetch_add_explicit(&tp->live, 1, memory_order_relaxed);
       if (!refgc__page_slow_free(page))
@@ -739,7 +744,7 @@ static void trace_walk_heap(refgc_heap_t *heap, void *arg) {
 
 static void trace_walk_large(refgc_segment_t *seg, void *arg) {
   trace_walk_t *w = arg;
-  uint64_t v = atomic_load_explicit(&seg->large_trace, memory_order_relaxed);
+  uint64_t v = atomic_load_explicit(&seg->large_trace, memory_order_acquire);
   if (!v || WORD_EPOCH(v) != w->epoch) return;
   w->fn((uint8_t *)seg + seg->large_offset, seg->large_requested, WORD_ID(v), seg->large_object,
         w->arg);
@@ -815,6 +820,7 @@ __attribute__((noinline)) static void calib_one(int which) {
     case 5: o = refgc_new(calib_type); break;
     case 6: o = refgc_new_var(calib_var_type, 3); break;
     case 7: o = refgc_new_var(calib_var_type, 40000); break;
+    case 8: p = refgc_realloc(NULL, 40); break; /* its own call of refgc_malloc */
     default: break;
   }
   __asm__ volatile("" ::: "memory");
@@ -842,7 +848,7 @@ __attribute__((noinline)) static void calibrate(void) {
   }
   calibrating = 1;
   calib_depth = 0;
-  for (int i = 0; i < 16; i++) calib_one(i % 8); /* twice: a first call may set up state */
+  for (int i = 0; i < 18; i++) calib_one(i % 9); /* twice: a first call may set up state */
   calibrating = 0;
   /* frames of ours an allocation can have in front, with room for paths calibration missed */
   atomic_store(&own_depth, calib_depth + 4 < 22 ? calib_depth + 4 : 22);
@@ -977,7 +983,6 @@ int refgc_trace_start_sampled(int frames, size_t mean_bytes, uint64_t seed) {
     pthread_mutex_unlock(&start_lock);
     return REFGC_ENOMEM;
   }
-  if (!clock_start_ns) clock_start_ns = refgc__os_now_ns();
   trace_frames = frames;
   sample_mean = mean_bytes;
   sample_seed = seed ? seed : refgc__os_now_ns() * 0x9E3779B97F4A7C15ull;
@@ -1098,6 +1103,7 @@ static bool env_u64(const char *name, uint64_t max, uint64_t *out) {
 }
 
 void refgc__trace_options_init(void) {
+  clock_start_ns = refgc__os_now_ns(); /* the series' and snapshots' clock: from start-up */
   const char *unwind = getenv("REFGC_TRACE_UNWIND");
   if (unwind && *unwind) {
     if (strcmp(unwind, "dwarf") == 0)
