@@ -695,6 +695,13 @@ void refgc__gc_maybe_collect(refgc_tstate_t *ts) {
  * ------------------------------------------------------------------------------------------ */
 
 void refgc_gc_set_serialized(int on) { atomic_store(&serialized, on != 0); }
+
+bool refgc__gc_walk_is_safe(void) {
+  if (atomic_load_explicit(&serialized, memory_order_relaxed)) return true;
+  size_t heaps = atomic_load_explicit(&refgc__gstats.heaps, memory_order_relaxed);
+  size_t abandoned = atomic_load_explicit(&refgc__gstats.heaps_abandoned, memory_order_relaxed);
+  return heaps - abandoned <= 1;
+}
 void refgc_gc_enable(void) { enabled = 1; }
 void refgc_gc_disable(void) { enabled = 0; }
 int refgc_gc_isenabled(void) { return enabled; }

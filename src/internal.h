@@ -363,6 +363,9 @@ REFGC_INTERNAL void refgc__trace_autostart(void);
 
 /* gc.c: walk every live object (false when a collection or another walk is running) */
 REFGC_INTERNAL bool refgc__gc_walk_objects(void (*fn)(refgc_object_t *o, void *arg), void *arg);
+/* gc.c: whether walking every heap's pages cannot race with another thread setting up pages:
+ * one live thread heap, or the program declared it serialises object use */
+REFGC_INTERNAL bool refgc__gc_walk_is_safe(void);
 /* gc.c: call `visit` for each reference of `o` (its type's traverse hook) */
 REFGC_INTERNAL void refgc__gc_traverse(refgc_object_t *o, refgc_visit_fn *visit, void *arg);
 

@@ -574,13 +574,14 @@ int refgc__graph_build(refgc_snapshot_t *s, void *take) {
   if (!sw) goto oom;
   for (size_t i = 0; i < g.n; i++) {
     uint64_t u = unexplained(&g, (uint32_t)i);
-    if (any_declared && u > 0 && !reach[i] && !(g.flags[i] & REFGC_NODE_IMMORTAL))
-      sw[nsw++] = (suspect_work_t){REFGC_LEAK_LOST_REFERENCE, (uint32_t)i, u, ret[i], retc[i]};
-    else if (g.flags[i] & (REFGC_NODE_FINALIZED | REFGC_NODE_GARBAGE)) {
+    /* a resurrection is the more specific finding: its finalizer ran, whoever holds it now */
+    if (g.flags[i] & (REFGC_NODE_FINALIZED | REFGC_NODE_GARBAGE)) {
       uint32_t d = idom[i];
       bool top = d == UINT32_MAX || d == g.n ||
                  !(g.flags[d] & (REFGC_NODE_FINALIZED | REFGC_NODE_GARBAGE));
       if (top) sw[nsw++] = (suspect_work_t){REFGC_LEAK_RESURRECTED, (uint32_t)i, u, ret[i], retc[i]};
+    } else if (any_declared && u > 0 && !reach[i] && !(g.flags[i] & REFGC_NODE_IMMORTAL)) {
+      sw[nsw++] = (suspect_work_t){REFGC_LEAK_LOST_REFERENCE, (uint32_t)i, u, ret[i], retc[i]};
     }
   }
   qsort(sw, nsw, sizeof *sw, cmp_suspect);
@@ -692,6 +693,15 @@ size_t refgc_why_alive(const refgc_object_t *obj, refgc_chain_link_t *out, size_
     uint32_t *chain, *via;
     len = chain_find(&g, &r, target, &chain, &via);
     if (!len) refgc__set_error(REFGC_ENOMEM);
+    if (len == 1 && !(g.flags[target] & (REFGC_NODE_ROOT | REFGC_NODE_DECLARED |
+                                          REFGC_NODE_GARBAGE))) {
+      /* no root reaches it: garbage (a cycle) waiting for the collector */
+      free(chain);
+      free(via);
+      chain = via = NULL;
+      len = 0;
+      refgc__set_error(REFGC_OK);
+    }
     for (size_t k = 0; k < len && k < max; k++) {
       uint32_t x = chain[k];
       const refgc_type_t *t = refgc_type_of(g.obj[x]);
@@ -738,6 +748,11 @@ size_t refgc_why_alive_print(const refgc_object_t *obj, FILE *out) {
   if (!out) out = stderr;
   refgc_chain_link_t links[64];
   size_t n = refgc_why_alive(obj, links, 64);
+  if (!n && refgc_last_error() == REFGC_OK) {
+    fprintf(out, "%p is not reachable from any root: it is garbage (a cycle) waiting for the "
+                 "cycle collector\n", (const void *)obj);
+    return 0;
+  }
   if (!n) {
     fprintf(out, "why alive %p: %s\n", (const void *)obj, refgc_strerror(refgc_last_error()));
     return 0;

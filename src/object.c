@@ -562,6 +562,7 @@ static void free_object(refgc_tstate_t *ts, refgc_type_t *t, refgc_object_t *o) 
     /* keep it DEAD for a while so that late increfs and decrefs are caught */
     o->bits |= REFGC_OB_DEAD;
     o->refcnt = 0;
+    refgc__trace_free(o); /* released, as far as tracing is concerned */
     if (!ts->quarantine) ts->quarantine = refgc_calloc(QUARANTINE, sizeof *ts->quarantine);
     if (ts->quarantine) {
       refgc_object_t *old = ts->quarantine[ts->qpos];

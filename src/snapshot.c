@@ -422,6 +422,31 @@ oom:
   c->failed = true;
 }
 
+/* A traced object counted by type (when the heap cannot be walked). */
+static void count_traced(count_ctx_t *c, const snap_trace_t *tr) {
+  uint32_t type = tr->type;
+  if (type >= c->row_of_n) {
+    size_t n = c->row_of_n ? c->row_of_n * 2 : 64;
+    while (n <= type) n *= 2;
+    uint32_t *r = realloc(c->row_of, n * sizeof *r);
+    if (!r) return (void)(c->failed = true);
+    memset(r + c->row_of_n, 0, (n - c->row_of_n) * sizeof *r);
+    c->row_of = r;
+    c->row_of_n = n;
+  }
+  if (!c->row_of[type]) {
+    snap_type_count_t row = {type, 0, 0};
+    VEC_PUSH(c->v, c->n, c->cap, row);
+    c->row_of[type] = (uint32_t)c->n;
+  }
+  snap_type_count_t *row = &c->v[c->row_of[type] - 1];
+  row->count++;
+  row->bytes += tr->size;
+  return;
+oom:
+  c->failed = true;
+}
+
 static int cmp_type_count(const void *a, const void *b) {
   const snap_type_count_t *x = a, *y = b;
   if (x->count != y->count) return x->count < y->count ? 1 : -1;
@@ -489,7 +514,15 @@ refgc_snapshot_t *refgc_snapshot_take(unsigned flags) {
   if (t.failed) goto oom;
   /* counts by type, and the graph */
   count_ctx_t c = {&t, NULL, 0, 0, NULL, 0, false};
-  bool walked = refgc__gc_walk_objects(count_object, &c);
+  bool walked = false;
+  if ((flags & REFGC_SNAPSHOT_GRAPH) || refgc__gc_walk_is_safe()) {
+    walked = refgc__gc_walk_objects(count_object, &c);
+  } else {
+    /* other threads may be setting up pages: count the traced objects only */
+    for (size_t i = 0; i < s->ntraces && !c.failed; i++)
+      if (s->traces[i].type) count_traced(&c, &s->traces[i]);
+    walked = !c.failed;
+  }
   free(c.row_of);
   if (c.failed || t.failed) {
     free(c.v);

@@ -200,6 +200,7 @@ static _Atomic uint64_t thread_serial;
 
 static void tl_thread_done(void *arg) {
   tl_trace_t *t = arg;
+  tl = NULL; /* frees later in this thread's exit take a struct of their own, not this one */
   pthread_mutex_lock(&tl_lock);
   t->in_use = false; /* its counters stay in the sums: the blocks it traced may live on */
   pthread_mutex_unlock(&tl_lock);
@@ -839,7 +840,8 @@ __attribute__((noinline)) static void calib_one(int which) {
 
 __attribute__((noinline)) static void calibrate(void) {
   if (!calib_type) {
-    refgc_type_spec_t spec = {REFGC_TYPE_SPEC_VERSION, 0, "refgc.calibration", 24, 0,
+    /* leaf types: creating them never depends on the collector's budget */
+    refgc_type_spec_t spec = {REFGC_TYPE_SPEC_VERSION, REFGC_TYPE_LEAF, "refgc.calibration", 24, 0,
                               calib_traverse, NULL, NULL, NULL, 0};
     calib_type = refgc_type_register(&spec);
     spec.item_size = 8;

@@ -12,6 +12,10 @@
  *     do) and scales the totals so that every statistic stays an unbiased estimate.
  *     The tracer's own memory comes from the C library's malloc and the OS, never from the refgc
  *     heap: it never shows in the program's statistics. `refgc_trace_memory()` says how much.
+ *     An object taken from its type's free list (refgc/object.h) is not a new allocation: it
+ *     keeps the trace of the allocation that made its block. Blocks the library allocates for
+ *     itself through the heap (the collector's buffers, weak-reference tables) are traced too,
+ *     as the heap's statistics count them; their innermost frame is a refgc function.
  *
  *  2. Snapshots. `refgc_snapshot_take()` copies the traces (and, with REFGC_SNAPSHOT_GRAPH, the
  *     object graph and the leak analysis) into a value that no longer depends on the heap.
@@ -44,7 +48,8 @@
  *   REFGC_TRACE_SEED=<n>          seed of the sampling intervals (default: from the clock)
  *   REFGC_TRACE_FILE=<path>       write a snapshot with the object graph there at exit
  *   REFGC_TRACE_EVERY_MS=<ms>     also write <path>.1, <path>.2, ... every <ms> milliseconds
- *   REFGC_TRACE_EVERY_BYTES=<n>   ... or every time traced memory grew or shrank by <n> bytes
+ *   REFGC_TRACE_EVERY_BYTES=<n>   ... or when traced memory grew or shrank by <n> bytes (looked at
+ *                                 every 64 traced allocations)
  *   REFGC_TRACE_SERIES_MS=<ms>    interval of the memory-over-time series (default 100)
  */
 #ifndef REFGC_TRACE_H
@@ -265,7 +270,8 @@ typedef struct refgc_stat_s {
   int64_t count_diff;   /**< compare: count - count in the older snapshot; else 0 */
 } refgc_stat_t;
 
-/** refgc_snapshot_statistics(): group the traces of `snap`, largest size first (ties: key).
+/** refgc_snapshot_statistics(): group the traces of `snap`, largest size first (ties: larger
+ * count, then key).
  * With `cumulative`, each trace counts once for every distinct key of its traceback's frames
  * (FILE, LINE, FUNCTION), as tracemalloc's cumulative mode. Sets `*n` and returns an array to
  * free with refgc_stats_free; keys are valid as long as `snap`. NULL with `*n` = 0 when empty
@@ -309,8 +315,11 @@ typedef struct refgc_type_count_s {
   int64_t delta;    /**< refgc_objects_growth: change in count since the last call */
 } refgc_type_count_t;
 
-/** refgc_snapshot_type_counts(): live objects by type when the snapshot was taken (every object,
- * traced or not), most numerous first. Valid as long as `snap`. */
+/** refgc_snapshot_type_counts(): live objects by type when the snapshot was taken, most
+ * numerous first. Every object, traced or not, when the snapshot could walk the heap: with
+ * REFGC_SNAPSHOT_GRAPH, with refgc_gc_set_serialized(1), or when at most one thread has a heap
+ * (walking pages while other threads set up theirs would race). Otherwise the traced objects
+ * only (sampled ones, when sampling). Valid as long as `snap`. */
 REFGC_API const refgc_type_count_t *refgc_snapshot_type_counts(const refgc_snapshot_t *snap,
                                                                size_t *n);
 
@@ -411,8 +420,9 @@ typedef struct refgc_growth_s {
 
 /** refgc_snapshots_growth(): keys of `group` whose size never shrank between consecutive
  * snapshots of `snaps` (oldest first, n ≥ 3) and grew from the first to the last by at least
- * `min_growth` bytes: REFGC_LEAK_GROWTH suspects, largest growth first. Returns an array to
- * free with free() via refgc_growth_free, count in `*out_n`. */
+ * `min_growth` bytes: REFGC_LEAK_GROWTH suspects, largest growth first. Returns an array (count
+ * in `*out_n`) to free with refgc_growth_free; NULL with refgc_last_error() REFGC_EINVAL (bad
+ * arguments, fewer than 3 snapshots) or REFGC_ENOMEM, or NULL and 0 when nothing grew. */
 REFGC_API refgc_growth_t *refgc_snapshots_growth(refgc_snapshot_t *const *snaps, size_t n,
                                                  refgc_group_t group, uint64_t min_growth,
                                                  size_t *out_n);
@@ -454,8 +464,10 @@ typedef struct refgc_chain_link_s {
 
 /** refgc_why_alive(): the shortest chain of references from a root (a declared root, else an
  * object held from outside the object graph) down to `obj`: writes up to `max` links, root
- * first, `obj` last, and returns the chain length; 0 when `obj` is NULL or not a live object,
- * or on REFGC_ENOMEM / REFGC_EBUSY (refgc_last_error). Follows references: see "Threads". */
+ * first, `obj` last, and returns the chain length (1: `obj` is itself a root). 0 with
+ * refgc_last_error() REFGC_OK when no root reaches `obj` (garbage waiting for the collector);
+ * 0 with REFGC_EINVAL (NULL), REFGC_EBADOBJECT (not a live heap object), REFGC_ENOMEM or
+ * REFGC_EBUSY otherwise. Follows references: see "Threads". */
 REFGC_API size_t refgc_why_alive(const refgc_object_t *obj, refgc_chain_link_t *out, size_t max);
 
 /** refgc_why_alive_print(): refgc_why_alive as text on `out` (NULL: stderr), each hop with its

@@ -38,6 +38,15 @@ work=$5
 here=$src/tests/cli
 mkdir -p "$work" || exit 1
 cd "$work" || exit 1
+if [ "$test" != snapgen ]; then
+  # each test works in a directory of its own (CTest may run them in parallel), with links to
+  # the snapshots the fixture wrote
+  mkdir -p "t-$test" || exit 1
+  for f in *; do
+    [ -f "$f" ] && ln -sf "../$f" "t-$test/$f"
+  done
+  cd "t-$test" || exit 1
+fi
 failures=0
 export REFGC_PROGRESS=0
 
