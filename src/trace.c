@@ -350,8 +350,10 @@ static tb_t *tb_get(uint32_t id) {
 }
 
 static bool tb_equal(const tb_t *tb, uint64_t h, void *const *frames, int n) {
-  return tb && tb->hash == h && tb->n == (uint32_t)n &&
-         memcmp(tb->frames, frames, (size_t)n * sizeof *frames) == 0;
+  if (!tb || tb->hash != h || tb->n != (uint32_t)n) return false;
+  for (int i = 0; i < n; i++) /* short: no call to memcmp */
+    if (tb->frames[i] != frames[i]) return false;
+  return true;
 }
 
 static bool tb_index_grow(void) {
@@ -598,7 +600,9 @@ static REFGC_NOINLINE void record(tl_trace_t *t, void *p, size_t size, uint32_t 
     /* release: a snapshot that sees the word sees large_requested too */
     uint64_t old = atomic_exchange_explicit(w, WORD(s32, id, epoch), memory_order_acq_rel);
     if (tp && !old) {
-      atomic_fetch_add_explicit(&tp->live, 1, memory_order_relaxed);
+      atomic_store_explicit(&tp->recorded,
+                            atomic_load_explicit(&tp->recorded, memory_order_relaxed) + 1,
+                            memory_order_relaxed);
       if (!refgc__page_slow_free(page))
         atomic_store_explicit(&page->slow_free, 1, memory_order_relaxed);
     }
@@ -664,6 +668,21 @@ void refgc__alloc_hook(void *p, size_t size) {
   __asm__ volatile("" ::: "memory"); /* no tail call: record's return address stays in here */
 }
 
+/* A word of `tp` (page `page`) was cleared: count it; the owner makes the page's frees fast
+ * again when none is left (see refgc_trace_page_t). */
+static void tp_forget(refgc_trace_page_t *tp, refgc_page_t *page) {
+  if (page->heap != refgc__tl_heap) {
+    atomic_fetch_add_explicit(&tp->remote, 1, memory_order_relaxed);
+    return;
+  }
+  uint32_t rec = atomic_load_explicit(&tp->recorded, memory_order_relaxed) - 1;
+  atomic_store_explicit(&tp->recorded, rec, memory_order_relaxed);
+  if (rec != atomic_load_explicit(&tp->remote, memory_order_relaxed)) return;
+  atomic_store_explicit(&tp->recorded, 0, memory_order_relaxed);
+  atomic_store_explicit(&tp->remote, 0, memory_order_relaxed);
+  if (!refgc__opt.debug) atomic_store_explicit(&page->slow_free, 0, memory_order_relaxed);
+}
+
 void refgc__trace_free_small(refgc_segment_t *seg, refgc_page_t *page, long idx) {
   if (!atomic_load_explicit(&tracing, memory_order_relaxed)) return;
   _Atomic(refgc_trace_page_t *) *table = atomic_load_explicit(&seg->trace_pages, memory_order_acquire);
@@ -673,9 +692,7 @@ void refgc__trace_free_small(refgc_segment_t *seg, refgc_page_t *page, long idx)
   uint64_t v = atomic_load_explicit(w, memory_order_relaxed);
   if (!v) return;
   atomic_store_explicit(w, 0, memory_order_relaxed);
-  if (atomic_fetch_sub_explicit(&tp->live, 1, memory_order_relaxed) == 1 &&
-      page->heap == refgc__tl_heap && !refgc__opt.debug)
-    atomic_store_explicit(&page->slow_free, 0, memory_order_relaxed);
+  tp_forget(tp, page);
   if (WORD_EPOCH(v) != atomic_load_explicit(&trace_epoch, memory_order_relaxed)) return;
   tl_trace_t *t = tl_get();
   if (t) account(t, -weight_bytes(WORD_SIZE(v)), -1);
@@ -692,9 +709,7 @@ void refgc__trace_free(const void *p) {
   uint64_t v = atomic_load_explicit(w, memory_order_relaxed);
   if (!v) return;
   atomic_store_explicit(w, 0, memory_order_relaxed);
-  if (tp && atomic_fetch_sub_explicit(&tp->live, 1, memory_order_relaxed) == 1 &&
-      page->heap == refgc__tl_heap && !refgc__opt.debug)
-    atomic_store_explicit(&page->slow_free, 0, memory_order_relaxed); /* owner: fast again */
+  if (tp) tp_forget(tp, page);
   if (WORD_EPOCH(v) != atomic_load_explicit(&trace_epoch, memory_order_relaxed)) return;
   tl_trace_t *t = tl_get();
   if (!t) return;
@@ -771,7 +786,8 @@ static void trace_zero_heap(refgc_heap_t *heap, void *arg) {
       if (!tp) continue;
       for (uint32_t b = 0; b < tp->capacity; b++)
         atomic_store_explicit(&tp->slot[b], 0, memory_order_relaxed);
-      atomic_store_explicit(&tp->live, 0, memory_order_relaxed);
+      atomic_store_explicit(&tp->recorded, 0, memory_order_relaxed);
+      atomic_store_explicit(&tp->remote, 0, memory_order_relaxed);
     }
   }
 }

@@ -211,9 +211,14 @@ typedef struct refgc_trace_page_s {
   uint32_t block_size;
   uint32_t capacity;
   bool object;                /* an object page */
-  _Atomic uint32_t live;      /* non-zero words: when a free by the owner brings it to 0, the
-                                 page's frees go fast again (slow_free cleared; only the owner
-                                 sets or clears it) */
+  /* Non-zero words = recorded - remote. `recorded` counts words set minus words cleared by the
+   * page's owner (owner loads and stores only: no read-modify-write on the allocation path);
+   * `remote` counts words cleared by other threads (atomic increments, rare). When an owner's
+   * free brings the difference to 0, the page's frees go fast again: slow_free is cleared and
+   * both counts restart at 0 (no traced block is left, so no other thread can be counting).
+   * Only the owner sets or clears slow_free. */
+  _Atomic uint32_t recorded;
+  _Atomic uint32_t remote;
   _Atomic uint64_t slot[];    /* size << 32 | traceback id << 8 | epoch; 0: none */
 } refgc_trace_page_t;
 
