@@ -58,7 +58,8 @@ TARGET_PAUSE_C = 0.050  # (c): worst pause at most 50 ms
 TARGET_SHARE_D = 0.02  # (d): under 2 % of the time in the collector
 
 
-REFGC_LINK_SETS = [["-lpthread", "-ldl"], ["-lpthread", "-ldl", "-lm", "-latomic"]]
+REFGC_LINK_SETS = [["-lpthread", "-ldl", "-lm", "-ldw", "-lelf"], ["-lpthread", "-ldl"],
+                   ["-lpthread", "-ldl", "-lm", "-latomic"]]  # libdw: the symbol resolver
 # debug switches, preloads and tuning variables would change what is measured: names, prefixes
 ENV_DROP = (("LD_PRELOAD", "REFGC_DEBUG", "REFGC_GC", "PYTHONMALLOC", "PYTHONGC", "GC_MARKERS",
              "GC_NPROCS"), ("MIMALLOC_", "MALLOC_CONF", "GLIBC_TUNABLES", "GC_"))

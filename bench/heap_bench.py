@@ -50,7 +50,7 @@ BENCH_OF_CASE = {"churn": "churn", "prodcons": "prodcons", "frag1000": "frag",
 
 
 # librefgc.a needs pthreads; the later lists cover a library that also needs more.
-REFGC_LINK_SETS = [["-lpthread"], ["-lpthread", "-lm", "-ldl"],
+REFGC_LINK_SETS = [["-lpthread", "-lm", "-ldl", "-ldw", "-lelf"], ["-lpthread"], ["-lpthread", "-lm", "-ldl"],
                    ["-lpthread", "-lm", "-ldl", "-latomic"]]
 ENV_DROP = (("LD_PRELOAD", "REFGC_DEBUG"),  # debug switches and preloads: names, prefixes
             ("MIMALLOC_", "MALLOC_CONF", "TCMALLOC_", "GLIBC_TUNABLES"))

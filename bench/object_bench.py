@@ -54,7 +54,8 @@ GC_NOTE = (" This refgc has a cycle collector (`refgc/gc.h`): the refgc rows run
            "as a program gets it, except the row that says it is off.")
 
 
-REFGC_LINK_SETS = [["-lpthread", "-ldl"], ["-lpthread", "-ldl", "-lm", "-latomic"]]
+REFGC_LINK_SETS = [["-lpthread", "-ldl", "-lm", "-ldw", "-lelf"], ["-lpthread", "-ldl"],
+                   ["-lpthread", "-ldl", "-lm", "-latomic"]]  # libdw: the symbol resolver
 # debug switches, preloads and tuning variables would change what is measured: names, prefixes
 ENV_DROP = (("LD_PRELOAD", "REFGC_DEBUG", "PYTHONMALLOC", "GC_MARKERS", "GC_NPROCS"),
             ("MIMALLOC_", "MALLOC_CONF", "GLIBC_TUNABLES", "GC_"))

@@ -334,6 +334,13 @@ REFGC_INLINE bool refgc__page_slow_free(const refgc_page_t *page) {
   return atomic_load_explicit(&((refgc_page_t *)(uintptr_t)page)->slow_free,
                               memory_order_relaxed) != 0;
 }
+/* Set while every allocation is traced (not sampling): objects then bypass their types' free
+ * lists, so that each object has the trace of its own creation and a released object is gone
+ * from the traces. */
+REFGC_INTERNAL extern _Atomic int refgc__trace_all;
+REFGC_INLINE bool refgc__trace_all_is_on(void) {
+  return atomic_load_explicit(&refgc__trace_all, memory_order_relaxed) != 0;
+}
 /* Every generic-path allocation of `size` requested bytes ends here with its block (NULL when
  * it failed): sets the calling thread's budget and traces the block when due. */
 REFGC_INTERNAL void refgc__alloc_hook(void *p, size_t size);

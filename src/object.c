@@ -267,7 +267,7 @@ static refgc_object_t *object_new(const refgc_type_t *type, size_t size, size_t 
     freelists_flush(ts); /* refgc_freelists_clear was called, maybe on another thread */
     ts->fl_epoch = atomic_load(&fl_epoch);
   }
-  if (tt && slot < REFGC_FREELIST_ITEMS) {
+  if (tt && slot < REFGC_FREELIST_ITEMS && !refgc__trace_all_is_on()) {
     /* a freed instance sits on the list of the item count its block can hold (its size class
      * may round up): take the first list at or above the count asked for */
     size_t s = slot;
@@ -329,6 +329,7 @@ refgc_object_t *refgc_new(const refgc_type_t *type) {
   uint32_t id = type->id;
   bool tracked = !(type->spec.flags & REFGC_TYPE_LEAF);
   if (refgc_unlikely(!ts || id >= ts->ntypes || refgc__object_checks || size > REFGC_SMALL_FAST_MAX ||
+                     refgc__trace_all_is_on() ||
                      ts->fl_epoch != atomic_load_explicit(&fl_epoch, memory_order_relaxed) ||
                      (tracked && ts->gc_budget <= 0)))
     return object_new(type, size, 0);
@@ -575,7 +576,7 @@ static void free_object(refgc_tstate_t *ts, refgc_type_t *t, refgc_object_t *o) 
     return;
   }
   ts_type_t *tt = ts_type(ts, t->id);
-  if (tt && t->spec.freelist_max) {
+  if (tt && t->spec.freelist_max && !refgc__trace_all_is_on()) {
     size_t slot = 0;
     if (t->is_var) {
       /* the count this block can hold; a block made for a count below the lists' limit may

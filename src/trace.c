@@ -69,7 +69,7 @@
 
 #define TB_CHUNK 4096                    /* traceback pointers per chunk */
 #define TB_MAX ((uint32_t)1 << 24)       /* traceback ids fit 24 bits; id 0 is "none" */
-#define TB_CACHE 512                     /* per-thread cache entries (power of two) */
+#define TB_CACHE 4096                    /* per-thread cache entries (power of two; 64 KiB) */
 #define SERIES_CAP 65536
 #define OWN_MAX 64                       /* remembered return addresses of refgc's frames */
 
@@ -81,6 +81,7 @@ typedef struct tb_s {
 } tb_t;
 
 static pthread_mutex_t trace_lock = PTHREAD_MUTEX_INITIALIZER; /* tables, page arrays, epoch */
+_Atomic int refgc__trace_all;
 static _Atomic int tracing;
 static _Atomic int trace_frames;       /* atomics: start writes them while threads allocate */
 static int unwind_dwarf;               /* REFGC_TRACE_UNWIND=dwarf */
@@ -331,12 +332,19 @@ static REFGC_NOINLINE int capture(tl_trace_t *t, void **buf, int max, bool raw, 
  * The traceback table
  * ------------------------------------------------------------------------------------------ */
 
-/* Each frame times its own odd constant, summed: the multiplies are independent (no chain
- * through the loop), then one final mix. Equal hashes are confirmed by comparing frames. */
+/* Equal hashes are confirmed by comparing frames. */
 static uint64_t tb_hash(void *const *frames, int n) {
   uint64_t h = (uint64_t)n * 0x9E3779B97F4A7C15ull;
-  for (int i = 0; i < n; i++)
-    h += (uint64_t)(uintptr_t)frames[i] * (0xFF51AFD7ED558CCDull + 2 * (uint64_t)i);
+  for (int i = 0; i < n; i++) {
+    /* each frame mixed with its position on its own (a multiply and two shifts that do not
+     * depend on the other frames), then summed: no chain through the loop, and no linearity
+     * (two frames swapped, or recursion at other depths, give other hashes) */
+    uint64_t x = (uint64_t)(uintptr_t)frames[i] + (uint64_t)i * 0x9E3779B97F4A7C15ull;
+    x ^= x >> 31;
+    x *= 0xFF51AFD7ED558CCDull;
+    x ^= x >> 29;
+    h += x;
+  }
   h ^= h >> 29;
   h *= 0xC4CEB9FE1A85EC53ull;
   h ^= h >> 32;
@@ -1016,6 +1024,7 @@ int refgc_trace_start_sampled(int frames, size_t mean_bytes, uint64_t seed) {
   atomic_store(&thread_serial, 0); /* the same seed, the same intervals, in every session */
   atomic_fetch_add_explicit(&trace_session, 1, memory_order_release); /* fresh thread state */
   counters_zero();
+  atomic_store(&refgc__trace_all, mean_bytes == 0);
   atomic_store(&tracing, 1);
   budgets_zero(); /* every thread takes the generic path next, which sets its budget */
   pthread_mutex_unlock(&start_lock);
@@ -1027,6 +1036,7 @@ int refgc_trace_start(int frames) { return refgc_trace_start_sampled(frames, 0, 
 int refgc_trace_stop(void) {
   refgc__global_init();
   if (!atomic_exchange(&tracing, 0)) return REFGC_EINVAL;
+  atomic_store(&refgc__trace_all, 0);
   budgets_zero();
   pthread_mutex_lock(&trace_lock);
   uint32_t e = atomic_load(&trace_epoch) + 1;

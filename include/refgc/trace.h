@@ -12,8 +12,9 @@
  *     do) and scales the totals so that every statistic stays an unbiased estimate.
  *     The tracer's own memory comes from the C library's malloc and the OS, never from the refgc
  *     heap: it never shows in the program's statistics. `refgc_trace_memory()` says how much.
- *     An object taken from its type's free list (refgc/object.h) is not a new allocation: it
- *     keeps the trace of the allocation that made its block. Blocks the library allocates for
+ *     While every allocation is traced, objects bypass their types' free lists (refgc/object.h),
+ *     so each object carries the trace of its own creation; while sampling, free lists work as
+ *     usual and an object taken from one keeps the trace of the allocation that made its block. Blocks the library allocates for
  *     itself through the heap (the collector's buffers, weak-reference tables) are traced too,
  *     as the heap's statistics count them; their innermost frame is a refgc function.
  *
