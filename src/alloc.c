@@ -255,7 +255,8 @@ void refgc_free(void *p) {
                      (idx & 63)) & 1))) {
     refgc_segment_t *seg = (refgc_segment_t *)(a & ~(uintptr_t)REFGC_SEGMENT_MASK);
     refgc_page_t *page = page_of(seg, p);
-    if (refgc_likely(refgc__page_block_index(page, p) >= 0 && !refgc__page_slow_free(page))) {
+    long block = refgc__page_block_index(page, p);
+    if (refgc_likely(block >= 0 && refgc__free_is_plain(seg, page, block))) {
       page_free_block(page, p);
       return;
     }
@@ -324,7 +325,8 @@ void refgc__object_free(void *p) {
     return;
   }
   refgc_page_t *page = page_of(seg, p);
-  if (refgc_unlikely(refgc__page_slow_free(page))) {
+  if (refgc_unlikely(refgc__page_slow_free(page)) &&
+      !refgc__free_is_plain(seg, page, refgc__page_block_index(page, p))) {
     free_generic(p);
     return;
   }

@@ -334,6 +334,22 @@ REFGC_INLINE bool refgc__page_slow_free(const refgc_page_t *page) {
   return atomic_load_explicit(&((refgc_page_t *)(uintptr_t)page)->slow_free,
                               memory_order_relaxed) != 0;
 }
+/* Whether block `idx` of `page` has a trace word (a free must forget it). The page holds a
+ * block being freed, so it cannot be retired meanwhile and its side array stays. */
+REFGC_INLINE bool refgc__trace_word_set(refgc_segment_t *seg, refgc_page_t *page, long idx) {
+  _Atomic(refgc_trace_page_t *) *table =
+      atomic_load_explicit(&seg->trace_pages, memory_order_acquire);
+  if (!table) return false;
+  refgc_trace_page_t *tp = atomic_load_explicit(&table[page->slot], memory_order_acquire);
+  return tp && (uint32_t)idx < tp->capacity &&
+         atomic_load_explicit(&tp->slot[idx], memory_order_relaxed) != 0;
+}
+/* Whether a valid block of `page` can be freed without the generic path: the page holds no
+ * traced block, or (outside debug mode) this block has no trace. */
+REFGC_INLINE bool refgc__free_is_plain(refgc_segment_t *seg, refgc_page_t *page, long idx) {
+  if (refgc_likely(!refgc__page_slow_free(page))) return true;
+  return !refgc__opt.debug && !refgc__trace_word_set(seg, page, idx);
+}
 /* Set while every allocation is traced (not sampling): objects then bypass their types' free
  * lists, so that each object has the trace of its own creation and a released object is gone
  * from the traces. */
