@@ -380,6 +380,8 @@ REFGC_INTERNAL double refgc__trace_weight(uint64_t size);
 REFGC_INTERNAL uint64_t refgc__trace_weight_bytes(uint64_t size);
 /* Seconds since tracing's clock started; a copy of the series (malloc'd; count returned). */
 REFGC_INTERNAL double refgc__trace_clock(void);
+/* The process's resident set size in bytes (0 when unknown). */
+REFGC_INTERNAL uint64_t refgc__rss_bytes(void);
 REFGC_INTERNAL size_t refgc__trace_series_copy(refgc_series_point_t **out);
 REFGC_INTERNAL void refgc__trace_options_init(void);
 REFGC_INTERNAL void refgc__trace_autostart(void);

@@ -526,6 +526,7 @@ int refgc__graph_build(refgc_snapshot_t *s, void *take) {
   uint32_t *queue = malloc((g.n + 1) * sizeof *queue);
   suspect_work_t *sw = NULL;
   size_t nsw = 0;
+  err = REFGC_ENOMEM; /* until the end is reached */
   if (!idom || !ret || !retc || !reach || !queue || !rev_build(&g, &r) ||
       !dominators(&g, &r, idom, ret, retc))
     goto oom;
@@ -612,15 +613,7 @@ int refgc__graph_build(refgc_snapshot_t *s, void *take) {
     s->nchains += len;
     s->nsuspects = k + 1;
   }
-  free(sw);
-  free(idom);
-  free(ret);
-  free(retc);
-  free(reach);
-  free(queue);
-  rev_free(&r);
-  graph_free(&g);
-  return 0;
+  err = 0;
 oom:
   free(sw);
   free(idom);
@@ -630,7 +623,7 @@ oom:
   free(queue);
   rev_free(&r);
   graph_free(&g);
-  return REFGC_ENOMEM;
+  return err;
 }
 
 size_t refgc_snapshot_chain(const refgc_snapshot_t *s, uint32_t node, uint32_t *out, size_t max) {

@@ -395,11 +395,8 @@ typedef struct count_ctx_s {
   bool failed;
 } count_ctx_t;
 
-static void count_object(refgc_object_t *o, void *arg) {
-  count_ctx_t *c = arg;
-  if (c->failed) return;
-  uint32_t type = refgc__snapshot_object_type(c->t, o);
-  if (c->t->failed) return (void)(c->failed = true);
+/* Add one object of snapshot type `type` and `bytes` bytes to its row. */
+static void count_row(count_ctx_t *c, uint32_t type, uint64_t bytes) {
   if (type >= c->row_of_n) {
     size_t n = c->row_of_n ? c->row_of_n * 2 : 64;
     while (n <= type) n *= 2;
@@ -416,35 +413,18 @@ static void count_object(refgc_object_t *o, void *arg) {
   }
   snap_type_count_t *row = &c->v[c->row_of[type] - 1];
   row->count++;
-  row->bytes += refgc__block_usable(o);
+  row->bytes += bytes;
   return;
 oom:
   c->failed = true;
 }
 
-/* A traced object counted by type (when the heap cannot be walked). */
-static void count_traced(count_ctx_t *c, const snap_trace_t *tr) {
-  uint32_t type = tr->type;
-  if (type >= c->row_of_n) {
-    size_t n = c->row_of_n ? c->row_of_n * 2 : 64;
-    while (n <= type) n *= 2;
-    uint32_t *r = realloc(c->row_of, n * sizeof *r);
-    if (!r) return (void)(c->failed = true);
-    memset(r + c->row_of_n, 0, (n - c->row_of_n) * sizeof *r);
-    c->row_of = r;
-    c->row_of_n = n;
-  }
-  if (!c->row_of[type]) {
-    snap_type_count_t row = {type, 0, 0};
-    VEC_PUSH(c->v, c->n, c->cap, row);
-    c->row_of[type] = (uint32_t)c->n;
-  }
-  snap_type_count_t *row = &c->v[c->row_of[type] - 1];
-  row->count++;
-  row->bytes += tr->size;
-  return;
-oom:
-  c->failed = true;
+static void count_object(refgc_object_t *o, void *arg) {
+  count_ctx_t *c = arg;
+  if (c->failed) return;
+  uint32_t type = refgc__snapshot_object_type(c->t, o);
+  if (c->t->failed) return (void)(c->failed = true);
+  count_row(c, type, refgc__block_usable(o));
 }
 
 static int cmp_type_count(const void *a, const void *b) {
@@ -452,15 +432,6 @@ static int cmp_type_count(const void *a, const void *b) {
   if (x->count != y->count) return x->count < y->count ? 1 : -1;
   if (x->bytes != y->bytes) return x->bytes < y->bytes ? 1 : -1;
   return x->type < y->type ? -1 : x->type > y->type;
-}
-
-static uint64_t now_rss(void) {
-  FILE *f = fopen("/proc/self/statm", "r");
-  if (!f) return 0;
-  unsigned long size = 0, res = 0;
-  int ok = fscanf(f, "%lu %lu", &size, &res);
-  fclose(f);
-  return ok == 2 ? (uint64_t)res * (uint64_t)sysconf(_SC_PAGESIZE) : 0;
 }
 
 refgc_snapshot_t *refgc_snapshot_take(unsigned flags) {
@@ -498,7 +469,7 @@ refgc_snapshot_t *refgc_snapshot_take(unsigned flags) {
   refgc_heap_stats(&hs);
   s->heap_in_use = hs.in_use;
   s->heap_committed = hs.committed;
-  s->rss = now_rss();
+  s->rss = refgc__rss_bytes();
   refgc_gc_gen_stats_t gs[3];
   refgc_gc_get_stats(gs);
   for (int g = 0; g < 3; g++) {
@@ -520,7 +491,7 @@ refgc_snapshot_t *refgc_snapshot_take(unsigned flags) {
   } else {
     /* other threads may be setting up pages: count the traced objects only */
     for (size_t i = 0; i < s->ntraces && !c.failed; i++)
-      if (s->traces[i].type) count_traced(&c, &s->traces[i]);
+      if (s->traces[i].type) count_row(&c, s->traces[i].type, s->traces[i].size);
     walked = !c.failed;
   }
   free(c.row_of);

@@ -748,23 +748,29 @@ typedef struct trace_walk_s {
   uint32_t epoch;
 } trace_walk_t;
 
-static void trace_walk_heap(refgc_heap_t *heap, void *arg) {
-  trace_walk_t *w = arg;
+/* Call `fn` on every side array of `heap`'s pages (under the trace lock). */
+static void heap_tpages(refgc_heap_t *heap, void (*fn)(refgc_trace_page_t *tp, void *arg),
+                        void *arg) {
   for (refgc_segment_t *seg = heap->segments; seg; seg = seg->next) {
     _Atomic(refgc_trace_page_t *) *table = atomic_load_explicit(&seg->trace_pages, memory_order_acquire);
     if (!table) continue;
     for (unsigned i = 0; i < seg->slot_count; i++) {
       refgc_trace_page_t *tp = atomic_load_explicit(&table[i], memory_order_acquire);
-      if (!tp) continue;
-      for (uint32_t b = 0; b < tp->capacity; b++) {
-        uint64_t v = atomic_load_explicit(&tp->slot[b], memory_order_relaxed);
-        if (!v || WORD_EPOCH(v) != w->epoch) continue;
-        w->fn(tp->start + (size_t)b * tp->block_size, WORD_SIZE(v), WORD_ID(v), tp->object,
-              w->arg);
-      }
+      if (tp) fn(tp, arg);
     }
   }
 }
+
+static void trace_walk_tpage(refgc_trace_page_t *tp, void *arg) {
+  trace_walk_t *w = arg;
+  for (uint32_t b = 0; b < tp->capacity; b++) {
+    uint64_t v = atomic_load_explicit(&tp->slot[b], memory_order_relaxed);
+    if (!v || WORD_EPOCH(v) != w->epoch) continue;
+    w->fn(tp->start + (size_t)b * tp->block_size, WORD_SIZE(v), WORD_ID(v), tp->object, w->arg);
+  }
+}
+
+static void trace_walk_heap(refgc_heap_t *heap, void *arg) { heap_tpages(heap, trace_walk_tpage, arg); }
 
 static void trace_walk_large(refgc_segment_t *seg, void *arg) {
   trace_walk_t *w = arg;
@@ -784,21 +790,16 @@ void refgc__trace_walk(refgc__trace_visit_fn *fn, void *arg) {
 }
 
 /* Zero every word (epoch wrap-around), under the trace lock. */
-static void trace_zero_heap(refgc_heap_t *heap, void *arg) {
+static void trace_zero_tpage(refgc_trace_page_t *tp, void *arg) {
   (void)arg;
-  for (refgc_segment_t *seg = heap->segments; seg; seg = seg->next) {
-    _Atomic(refgc_trace_page_t *) *table = atomic_load_explicit(&seg->trace_pages, memory_order_acquire);
-    if (!table) continue;
-    for (unsigned i = 0; i < seg->slot_count; i++) {
-      refgc_trace_page_t *tp = atomic_load_explicit(&table[i], memory_order_acquire);
-      if (!tp) continue;
-      for (uint32_t b = 0; b < tp->capacity; b++)
-        atomic_store_explicit(&tp->slot[b], 0, memory_order_relaxed);
-      atomic_store_explicit(&tp->recorded, 0, memory_order_relaxed);
-      atomic_store_explicit(&tp->remote, 0, memory_order_relaxed);
-    }
-  }
+  for (uint32_t b = 0; b < tp->capacity; b++)
+    atomic_store_explicit(&tp->slot[b], 0, memory_order_relaxed);
+  atomic_store_explicit(&tp->recorded, 0, memory_order_relaxed);
+  atomic_store_explicit(&tp->remote, 0, memory_order_relaxed);
 }
+
+static void trace_zero_heap(refgc_heap_t *heap, void *arg) { heap_tpages(heap, trace_zero_tpage, arg); }
+
 static void trace_zero_large(refgc_segment_t *seg, void *arg) {
   (void)arg;
   atomic_store_explicit(&seg->large_trace, 0, memory_order_relaxed);
@@ -885,7 +886,7 @@ __attribute__((noinline)) static void calibrate(void) {
  * Series and periodic snapshots
  * ------------------------------------------------------------------------------------------ */
 
-static uint64_t rss_bytes(void) {
+uint64_t refgc__rss_bytes(void) {
   FILE *f = fopen("/proc/self/statm", "r");
   if (!f) return 0;
   unsigned long size = 0, res = 0;
@@ -903,7 +904,7 @@ void refgc_trace_sample_now(void) {
   refgc_heap_stats_t hs;
   hs.size = sizeof hs;
   refgc_heap_stats(&hs);
-  refgc_series_point_t pt = {refgc__trace_clock(), rss_bytes(), 0, hs.in_use, hs.committed};
+  refgc_series_point_t pt = {refgc__trace_clock(), refgc__rss_bytes(), 0, hs.in_use, hs.committed};
   size_t cur;
   refgc_trace_get_memory(&cur, NULL);
   pt.traced = cur;
