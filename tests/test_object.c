@@ -2703,13 +2703,16 @@ static void *churn_thread(void *arg) {
   }
   refgc_object_t *w = refgc_weakref_new(OB(keep_alive[0]), churn_cb, NULL);
   for (int i = 1; i < 8; i++) refgc_decref(OB(keep_alive[i])); /* onto this thread's lists */
+  /* Dropped before its referent, so no callback. This must come before the hand-over: once the
+   * referent is published, the next thread may release it while we still hold the weak
+   * reference, and weak references are not shared between threads (see refgc/object.h). */
+  refgc_decref(w);
   /* take what the previous thread left, leave ours */
   pthread_mutex_lock(&churn_lock);
   refgc_object_t *prev = churn_handoff;
   churn_handoff = OB(keep_alive[0]);
   pthread_mutex_unlock(&churn_lock);
   refgc_xdecref(prev); /* created by another thread, released here */
-  refgc_decref(w);     /* dropped before its referent: no callback */
   return NULL;
 }
 
