@@ -247,6 +247,160 @@ void cli_trace_totals(const refgc_snapshot_t *snap, uint64_t *bytes, uint64_t *c
   *count = (uint64_t)(c + 0.5);
 }
 
+/* ---- top and diff ---------------------------------------------------------------------------- */
+
+enum {
+  O_HELP = 1, O_BY, O_CUMULATIVE, O_LIMIT, O_DEPTH, O_STRIP, O_NO_TIME, O_INCLUDE, O_EXCLUDE,
+  O_ALL_FRAMES
+};
+
+static const cli_opt_t stat_options[] = {
+    {"help", 'h', 0, O_HELP},          {"by", 0, 1, O_BY},
+    {"cumulative", 0, 0, O_CUMULATIVE}, {"limit", 'n', 1, O_LIMIT},
+    {"depth", 0, 1, O_DEPTH},          {"strip-path", 0, 1, O_STRIP},
+    {"no-header-time", 0, 0, O_NO_TIME}, {"include", 0, 1, O_INCLUDE},
+    {"exclude", 0, 1, O_EXCLUDE},      {"all-frames", 0, 0, O_ALL_FRAMES},
+    {NULL, 0, 0, 0},
+};
+
+int cli_stat_parse(int argc, char **argv, void (*help)(FILE *f),
+                   int (*take_arg)(void *ctx, const char *arg), void *ctx, cli_stat_opts_t *o,
+                   cli_filters_t *fl) {
+  cli_parser_t p;
+  const char *v;
+  int id, rc;
+  o->group = REFGC_GROUP_LINE;
+  o->cumulative = 0;
+  o->no_time = 0;
+  o->limit = 10;
+  o->depth = -1;
+  cli_parser_init(&p, argc, argv);
+  while ((id = cli_next(&p, stat_options, &v)) != CLI_END) {
+    switch (id) {
+    case CLI_ERROR: return CLI_EXIT_USAGE;
+    case O_HELP: help(stdout); return CLI_EXIT_OK;
+    case O_BY:
+      if (cli_parse_group(v, &o->group) < 0) return CLI_EXIT_USAGE;
+      break;
+    case O_CUMULATIVE: o->cumulative = 1; break;
+    case O_LIMIT:
+      if (cli_parse_count("-n", v, 1000000000L, &o->limit) < 0) return CLI_EXIT_USAGE;
+      break;
+    case O_DEPTH:
+      if (cli_parse_count("--depth", v, REFGC_TRACE_MAX_FRAMES, &o->depth) < 0)
+        return CLI_EXIT_USAGE;
+      break;
+    case O_STRIP: cli_strip_path_add(v); break;
+    case O_NO_TIME: o->no_time = 1; break;
+    case O_INCLUDE: cli_filters_add(fl, 1, v); break;
+    case O_EXCLUDE: cli_filters_add(fl, 0, v); break;
+    case O_ALL_FRAMES: fl->all_frames = 1; break;
+    case CLI_ARG:
+      if ((rc = take_arg(ctx, v)) != 0) return rc;
+      break;
+    }
+  }
+  return CLI_CONTINUE;
+}
+
+int cli_stat_check(const cli_stat_opts_t *o) {
+  if (o->cumulative && o->group != REFGC_GROUP_FILE && o->group != REFGC_GROUP_LINE &&
+      o->group != REFGC_GROUP_FUNCTION) {
+    cli_usage_error("--cumulative works with --by file, line or function");
+    return -1;
+  }
+  return 0;
+}
+
+size_t cli_rows_shown(long limit, size_t n) {
+  return (limit == 0 || (size_t)limit > n) ? n : (size_t)limit;
+}
+
+const char *cli_stat_key(const refgc_stat_t *s, refgc_group_t g) {
+  const char *k = s->key ? s->key : "";
+  if (g == REFGC_GROUP_TYPE) return *k ? cli_text(k) : "(raw blocks)";
+  k = cli_strip_key(k);
+  return *k ? cli_text(k) : "(unknown)";
+}
+
+void cli_print_stat_frames(refgc_snapshot_t *snap, const refgc_stat_t *s, refgc_group_t g,
+                           long depth) {
+  if (g != REFGC_GROUP_TRACEBACK || s->traceback == UINT32_MAX) return;
+  const uint32_t *frames = NULL;
+  size_t nf = refgc_snapshot_traceback(snap, s->traceback, &frames);
+  size_t lim = depth >= 0 && (size_t)depth < nf ? (size_t)depth : nf;
+  for (size_t j = 0; j < lim; j++) {
+    char lab[1024];
+    printf("        %s\n", cli_text(cli_frame_label(refgc_snapshot_frame(snap, frames[j]),
+                                                    CLI_FRAME_FULL, lab, sizeof lab)));
+  }
+  if (lim < nf) printf("        ...\n");
+}
+
+static char *totals(const char *est, const char *size, const char *bytes, const char *count,
+                    char *buf, size_t n) {
+  snprintf(buf, n, "%s%s (%s%s B) in %s%s blocks", est, size, est, bytes, est, count);
+  return buf;
+}
+
+char *cli_totals(const char *est, uint64_t bytes, uint64_t count, char *buf, size_t n) {
+  char a[32], b[40], c[40];
+  return totals(est, cli_size(bytes, a, sizeof a), cli_count(bytes, b, sizeof b),
+                cli_count(count, c, sizeof c), buf, n);
+}
+
+char *cli_totals_signed(const char *est, int64_t bytes, int64_t count, char *buf, size_t n) {
+  char a[48], b[56], c[56];
+  return totals(est, cli_size_signed(bytes, a, sizeof a), cli_count_signed(bytes, b, sizeof b),
+                cli_count_signed(count, c, sizeof c), buf, n);
+}
+
+void cli_print_others(const refgc_stat_t *st, size_t shown, size_t n, refgc_group_t g,
+                      const char *est, int diff) {
+  if (shown >= n) return;
+  uint64_t size = 0, count = 0, size_diff = 0, count_diff = 0; /* diffs: two's complement */
+  for (size_t i = shown; i < n; i++) {
+    size += st[i].size;
+    count += st[i].count;
+    size_diff += (uint64_t)st[i].size_diff;
+    count_diff += (uint64_t)st[i].count_diff;
+  }
+  char a[CLI_TOTALS_SIZE];
+  printf("%5s %s: the other %zu %s\n", "",
+         diff ? cli_totals_signed(est, (int64_t)size_diff, (int64_t)count_diff, a, sizeof a)
+              : cli_totals(est, size, count, a, sizeof a),
+         n - shown, cli_group_plural(g));
+}
+
+void cli_print_sampling(const refgc_snapshot_info_t *in) {
+  char a[32];
+  if (in->sample_bytes)
+    printf("sampled: one per %s on average (~: estimate)\n",
+           cli_size(in->sample_bytes, a, sizeof a));
+  else
+    printf("every allocation traced\n");
+}
+
+char *cli_taken_time(const refgc_snapshot_info_t *in, char *buf, size_t n) {
+  time_t t = (time_t)in->time;
+  struct tm tm;
+  snprintf(buf, n, "?");
+  if (in->time > 0 && gmtime_r(&t, &tm)) strftime(buf, n, "%Y-%m-%d %H:%M:%S UTC", &tm);
+  return buf;
+}
+
+const char *cli_program_name(const refgc_snapshot_info_t *in) {
+  return in->program && *in->program ? cli_text(in->program) : "(unknown program)";
+}
+
+int cli_flush_stdout(void) {
+  if (fflush(stdout) != 0 || ferror(stdout)) {
+    cli_error("cannot write the output");
+    return -1;
+  }
+  return 0;
+}
+
 /* ---- output -------------------------------------------------------------------------------- */
 
 int cli_output_open(cli_output_t *out, const char *path) {
@@ -333,16 +487,22 @@ char *cli_size(uint64_t bytes, char *buf, size_t n) {
   return buf;
 }
 
-char *cli_size_signed(int64_t bytes, char *buf, size_t n) {
-  if (bytes == 0) {
-    snprintf(buf, n, "0 B");
+/* `v` with its sign ("+" or "-") and its magnitude formatted by `fmt`; `zero` when v is 0. */
+static char *with_sign(int64_t v, char *(*fmt)(uint64_t, char *, size_t), const char *zero,
+                       char *buf, size_t n) {
+  if (v == 0) {
+    snprintf(buf, n, "%s", zero);
     return buf;
   }
-  uint64_t mag = bytes < 0 ? (uint64_t)0 - (uint64_t)bytes : (uint64_t)bytes;
-  char tmp[32];
-  cli_size(mag, tmp, sizeof tmp);
-  snprintf(buf, n, "%c%s", bytes < 0 ? '-' : '+', tmp);
+  uint64_t mag = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+  char tmp[40];
+  fmt(mag, tmp, sizeof tmp);
+  snprintf(buf, n, "%c%s", v < 0 ? '-' : '+', tmp);
   return buf;
+}
+
+char *cli_size_signed(int64_t bytes, char *buf, size_t n) {
+  return with_sign(bytes, cli_size, "0 B", buf, n);
 }
 
 char *cli_count(uint64_t v, char *buf, size_t n) {
@@ -360,15 +520,7 @@ char *cli_count(uint64_t v, char *buf, size_t n) {
 }
 
 char *cli_count_signed(int64_t v, char *buf, size_t n) {
-  if (v == 0) {
-    snprintf(buf, n, "0");
-    return buf;
-  }
-  uint64_t mag = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
-  char tmp[40];
-  cli_count(mag, tmp, sizeof tmp);
-  snprintf(buf, n, "%c%s", v < 0 ? '-' : '+', tmp);
-  return buf;
+  return with_sign(v, cli_count, "0", buf, n);
 }
 
 /* ---- frames -------------------------------------------------------------------------------- */
@@ -506,6 +658,12 @@ size_t cli_utf8_len(const unsigned char *s, size_t avail) {
   return need;
 }
 
+size_t cli_utf8_put(FILE *f, const unsigned char *s, size_t avail) {
+  size_t n = cli_utf8_len(s, avail);
+  if (n) fwrite(s, 1, n, f);
+  return n;
+}
+
 void cli_json_string_n(FILE *f, const char *str, size_t len) {
   const unsigned char *s = (const unsigned char *)str;
   fputc('"', f);
@@ -522,28 +680,22 @@ void cli_json_string_n(FILE *f, const char *str, size_t len) {
     case '\f': fputs("\\f", f); i++; continue;
     default: break;
     }
+    size_t n;
     if (c < 0x20 || c == 0x7F) {
       fprintf(f, "\\u%04x", c);
       i++;
     } else if (c == '/' && i > 0 && s[i - 1] == '<') {
       fputs("\\/", f); /* "</script>" stays harmless inside HTML */
       i++;
-    } else if (c < 0x80) {
-      fputc((int)c, f);
-      i++;
+    } else if (c == 0xE2 && i + 2 < len && s[i + 1] == 0x80 &&
+               (s[i + 2] == 0xA8 || s[i + 2] == 0xA9)) {
+      fprintf(f, "\\u%04x", 0x2000u + (s[i + 2] - 0x80u)); /* U+2028, U+2029 */
+      i += 3;
+    } else if ((n = cli_utf8_put(f, s + i, len - i)) > 0) {
+      i += n;
     } else {
-      size_t n = cli_utf8_len(s + i, len - i);
-      if (n == 0) {
-        fprintf(f, "\\u%04x", c); /* not UTF-8: the byte as U+00XX */
-        i++;
-      } else if (n == 3 && c == 0xE2 && s[i + 1] == 0x80 &&
-                 (s[i + 2] == 0xA8 || s[i + 2] == 0xA9)) {
-        fprintf(f, "\\u%04x", 0x2000u + (s[i + 2] - 0x80u)); /* U+2028, U+2029 */
-        i += 3;
-      } else {
-        fwrite(s + i, 1, n, f);
-        i += n;
-      }
+      fprintf(f, "\\u%04x", c); /* not UTF-8: the byte as U+00XX */
+      i++;
     }
   }
   fputc('"', f);

@@ -10,6 +10,9 @@
  *     printed as "refgc CMD: ..." and returns CLI_ERROR, and the caller returns 2;
  *   - snapshots: cli_load() loads a file or prints "refgc CMD: FILE: why" (the library's
  *     refgc_snapshot_error()) and returns NULL;
+ *   - top and diff: their shared options (cli_stat_parse) and help lines, row keys, traceback
+ *     frames, totals ("~1.5 KiB (~1,536 B) in ~3 blocks"), the line for the rows not shown and
+ *     header pieces (sampling, when and by which program a snapshot was taken);
  *   - output: cli_output_open()/cli_output_close() write to stdout or, with -o FILE, to a
  *     temporary file renamed over FILE once complete (no half-written file is left behind);
  *   - numbers: sizes human-readable ("1.5 KiB") and exact ("1,536"); signed variants for diffs;
@@ -17,7 +20,8 @@
  *     file names (so that output does not depend on where the sources were built);
  *   - progress: a one-line progress display on stderr, shown only when stderr is a terminal and
  *     the work has already taken more than a second;
- *   - JSON: string escaping (quotes, backslash, control characters, bytes that are not UTF-8).
+ *   - JSON: string escaping (quotes, backslash, control characters, bytes that are not UTF-8);
+ *     cli_utf8_put() passes valid UTF-8 through for other escapers (dot labels).
  *
  * Only the public API of include/refgc.h is used.
  */
@@ -124,6 +128,82 @@ void cli_filters_free(cli_filters_t *fl);
  * sampled). */
 void cli_trace_totals(const refgc_snapshot_t *snap, uint64_t *bytes, uint64_t *count);
 
+/* ---- top and diff ---------------------------------------------------------------------------- */
+
+/** The options that top and diff share: -h/--help, --by, --cumulative, -n/--limit, --depth,
+ * --strip-path, --no-header-time, --include, --exclude, --all-frames. */
+typedef struct cli_stat_opts_s {
+  refgc_group_t group; /* --by (default: line) */
+  int cumulative;      /* --cumulative */
+  int no_time;         /* --no-header-time */
+  long limit;          /* -n (default 10; 0: all) */
+  long depth;          /* --depth (default -1: all frames) */
+} cli_stat_opts_t;
+
+/** The help lines of the options that top and diff describe in the same words, from --depth
+ * to --strip-path (to put in the middle of their help texts). */
+#define CLI_STAT_HELP_SHARED                                                                   \
+  "  --depth N            --by traceback: show at most N frames of each (default: all)\n"      \
+  "  --include PATTERN    keep only the blocks allocated in files matching PATTERN\n"          \
+  "                       (fnmatch, e.g. '*/src/*.c'; repeatable)\n"                           \
+  "  --exclude PATTERN    leave out the blocks allocated in files matching PATTERN\n"          \
+  "  --all-frames         --include/--exclude look at every frame of the traceback,\n"         \
+  "                       not only the innermost\n"                                            \
+  "  --strip-path PREFIX  remove PREFIX from the start of file names (repeatable)\n"
+
+/** cli_stat_parse(): the command goes on (no exit status yet). */
+#define CLI_CONTINUE (-1)
+
+/** Parse the options of top or diff into *o (defaults first), the filters into *fl and
+ * --strip-path with cli_strip_path_add(). --help prints help(stdout). Each positional argument
+ * goes to take_arg(ctx, arg), which returns 0, or an exit status after printing why the
+ * argument is not wanted. Returns CLI_CONTINUE, or the exit status the command returns now. */
+int cli_stat_parse(int argc, char **argv, void (*help)(FILE *f),
+                   int (*take_arg)(void *ctx, const char *arg), void *ctx, cli_stat_opts_t *o,
+                   cli_filters_t *fl);
+
+/** --cumulative works with --by file, line or function only: returns 0, or -1 after printing
+ * so (a usage error). */
+int cli_stat_check(const cli_stat_opts_t *o);
+
+/** How many of `n` rows -n LIMIT shows: all with 0, else at most LIMIT. */
+size_t cli_rows_shown(long limit, size_t n);
+
+/** The displayed key of a statistics row: "(raw blocks)" for untyped blocks (--by type),
+ * "(unknown)" for an empty key, else the key with --strip-path applied, made safe (cli_text). */
+const char *cli_stat_key(const refgc_stat_t *s, refgc_group_t g);
+
+/** With --by traceback, print the frames of row `s`'s traceback in `snap` below the row,
+ * innermost first, one an indented line (at most `depth` of them, and then "...", when
+ * depth >= 0); nothing for the other groupings. */
+void cli_print_stat_frames(refgc_snapshot_t *snap, const refgc_stat_t *s, refgc_group_t g,
+                           long depth);
+
+/** The line below a table that shows `shown` of the `n` rows of `st`: the rows not shown,
+ * summed ("the other 12 lines"): their size and count, or with `diff` their size and count
+ * changes (signed). Nothing when every row is shown. */
+void cli_print_others(const refgc_stat_t *st, size_t shown, size_t n, refgc_group_t g,
+                      const char *est, int diff);
+
+/** A total as top and diff print it: "~1.5 KiB (~1,536 B) in ~3 blocks" (`est`: "~" for an
+ * estimate, else ""). Returns `buf` (CLI_TOTALS_SIZE bytes are enough). */
+char *cli_totals(const char *est, uint64_t bytes, uint64_t count, char *buf, size_t n);
+/** The same for a change: "+1.5 KiB (+1,536 B) in -3 blocks", "0 B (0 B) in 0 blocks". */
+char *cli_totals_signed(const char *est, int64_t bytes, int64_t count, char *buf, size_t n);
+#define CLI_TOTALS_SIZE 192
+
+/** The end of a header's traced line: "sampled: one per SIZE on average (~: estimate)" or
+ * "every allocation traced", and the newline. */
+void cli_print_sampling(const refgc_snapshot_info_t *in);
+
+/** When the snapshot was taken ("2024-05-01 12:00:00 UTC", "?" when unknown). Returns `buf`. */
+char *cli_taken_time(const refgc_snapshot_info_t *in, char *buf, size_t n);
+/** The program that took the snapshot, made safe (cli_text), or "(unknown program)". */
+const char *cli_program_name(const refgc_snapshot_info_t *in);
+
+/** Flush stdout: 0, or -1 after printing "cannot write the output". */
+int cli_flush_stdout(void);
+
 /* ---- output -------------------------------------------------------------------------------- */
 
 typedef struct cli_output_s {
@@ -205,6 +285,10 @@ void cli_json_string_n(FILE *f, const char *s, size_t len);
 /** Length of the valid UTF-8 sequence at `s` (1..4), or 0 if the byte at `s` does not start
  * one (so that other writers, HTML for instance, can make the same choice). */
 size_t cli_utf8_len(const unsigned char *s, size_t avail);
+/** Write the character at `s` as it is when it is ASCII or a valid UTF-8 sequence and return
+ * its length (1..4); return 0, writing nothing, when `s` does not start one (the caller then
+ * writes its own replacement for the byte). */
+size_t cli_utf8_put(FILE *f, const unsigned char *s, size_t avail);
 
 /* ---- text for terminals ------------------------------------------------------------------- */
 

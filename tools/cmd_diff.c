@@ -12,7 +12,6 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "cli.h"
 
@@ -29,38 +28,25 @@ static void help(FILE *f) {
           "  --by KEY             file, line (default), function, traceback or type\n"
           "  --cumulative         count each block in every frame of its traceback\n"
           "  -n, --limit N        show the N largest changes (default 10; 0: all)\n"
-          "  --depth N            --by traceback: show at most N frames of each (default: all)\n"
-          "  --include PATTERN    keep only the blocks allocated in files matching PATTERN\n"
-          "                       (fnmatch, e.g. '*/src/*.c'; repeatable)\n"
-          "  --exclude PATTERN    leave out the blocks allocated in files matching PATTERN\n"
-          "  --all-frames         --include/--exclude look at every frame of the traceback,\n"
-          "                       not only the innermost\n"
-          "  --strip-path PREFIX  remove PREFIX from the start of file names (repeatable)\n"
+          CLI_STAT_HELP_SHARED
           "  --no-header-time     leave out when and by which process each snapshot was taken\n"
           "  -h, --help           show this help\n"
           "\n"
           "Exit status: 0 on success, 2 for a wrong argument or an unreadable snapshot.\n");
 }
 
-enum {
-  O_HELP = 1, O_BY, O_CUMULATIVE, O_LIMIT, O_DEPTH, O_STRIP, O_NO_TIME, O_INCLUDE, O_EXCLUDE,
-  O_ALL_FRAMES
-};
+/* A positional argument: OLD, then NEW (ctx: the diff_paths_t). */
+typedef struct diff_paths_s {
+  const char *paths[2];
+  int n;
+} diff_paths_t;
 
-static const cli_opt_t options[] = {
-    {"help", 'h', 0, O_HELP},          {"by", 0, 1, O_BY},
-    {"cumulative", 0, 0, O_CUMULATIVE}, {"limit", 'n', 1, O_LIMIT},
-    {"depth", 0, 1, O_DEPTH},          {"strip-path", 0, 1, O_STRIP},
-    {"no-header-time", 0, 0, O_NO_TIME}, {"include", 0, 1, O_INCLUDE},
-    {"exclude", 0, 1, O_EXCLUDE},      {"all-frames", 0, 0, O_ALL_FRAMES},
-    {NULL, 0, 0, 0},
-};
-
-static const char *row_key(const refgc_stat_t *s, refgc_group_t g) {
-  const char *k = s->key ? s->key : "";
-  if (g == REFGC_GROUP_TYPE) return *k ? cli_text(k) : "(raw blocks)";
-  k = cli_strip_key(k);
-  return *k ? cli_text(k) : "(unknown)";
+static int take_path(void *ctx, const char *arg) {
+  diff_paths_t *dp = ctx;
+  if (dp->n == 2)
+    return cli_usage_error("two snapshots only: OLD and NEW (got a third: '%s')", arg);
+  dp->paths[dp->n++] = arg;
+  return 0;
 }
 
 static void print_snapshot_lines(const char *label, const char *path,
@@ -74,20 +60,13 @@ static void print_snapshot_lines(const char *label, const char *path,
     printf("  traced: %s%s (%s%s B) %s %s blocks", est, cli_size(in->traced_current, a, sizeof a),
            est, cli_count(in->traced_current, b, sizeof b),
            in->sample_bytes ? "estimated from" : "in", cli_count(in->trace_count, c, sizeof c));
-    if (in->sample_bytes)
-      printf("; sampled: one per %s on average (~: estimate)\n",
-             cli_size(in->sample_bytes, a, sizeof a));
-    else
-      printf("; every allocation traced\n");
+    printf("; ");
+    cli_print_sampling(in);
   }
   if (!no_time) {
-    char when[64] = "?";
-    time_t t = (time_t)in->time;
-    struct tm tm;
-    if (in->time > 0 && gmtime_r(&t, &tm))
-      strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S UTC", &tm);
-    printf("  taken: %s, pid %" PRIu64 ", %s\n", when, in->pid,
-           in->program && *in->program ? cli_text(in->program) : "(unknown program)");
+    char when[64];
+    printf("  taken: %s, pid %" PRIu64 ", %s\n", cli_taken_time(in, when, sizeof when), in->pid,
+           cli_program_name(in));
   }
 }
 
@@ -145,7 +124,7 @@ static void print_type_changes(const refgc_snapshot_t *older, const refgc_snapsh
     free(rows);
     return;
   }
-  size_t shown = (limit == 0 || (size_t)limit > changed) ? changed : (size_t)limit;
+  size_t shown = cli_rows_shown(limit, changed);
   printf("%zu of %zu types changed\n", changed, nr);
   printf("%11s %11s %11s %11s  %s\n", "count diff", "new count", "bytes diff", "new bytes",
          "type");
@@ -165,43 +144,15 @@ static void print_type_changes(const refgc_snapshot_t *older, const refgc_snapsh
 /* ---- the command -------------------------------------------------------------------------- */
 
 static int diff_main(int argc, char **argv, cli_filters_t *fl) {
-  cli_parser_t p;
-  const char *v, *paths[2] = {NULL, NULL};
-  refgc_group_t group = REFGC_GROUP_LINE;
-  int cumulative = 0, no_time = 0, id, npaths = 0;
-  long limit = 10, depth = -1;
-  cli_parser_init(&p, argc, argv);
-  while ((id = cli_next(&p, options, &v)) != CLI_END) {
-    switch (id) {
-    case CLI_ERROR: return CLI_EXIT_USAGE;
-    case O_HELP: help(stdout); return CLI_EXIT_OK;
-    case O_BY:
-      if (cli_parse_group(v, &group) < 0) return CLI_EXIT_USAGE;
-      break;
-    case O_CUMULATIVE: cumulative = 1; break;
-    case O_LIMIT:
-      if (cli_parse_count("-n", v, 1000000000L, &limit) < 0) return CLI_EXIT_USAGE;
-      break;
-    case O_DEPTH:
-      if (cli_parse_count("--depth", v, REFGC_TRACE_MAX_FRAMES, &depth) < 0)
-        return CLI_EXIT_USAGE;
-      break;
-    case O_STRIP: cli_strip_path_add(v); break;
-    case O_NO_TIME: no_time = 1; break;
-    case O_INCLUDE: cli_filters_add(fl, 1, v); break;
-    case O_EXCLUDE: cli_filters_add(fl, 0, v); break;
-    case O_ALL_FRAMES: fl->all_frames = 1; break;
-    case CLI_ARG:
-      if (npaths == 2)
-        return cli_usage_error("two snapshots only: OLD and NEW (got a third: '%s')", v);
-      paths[npaths++] = v;
-      break;
-    }
-  }
-  if (npaths < 2) return cli_usage_error("two snapshots needed: refgc diff OLD NEW");
-  if (cumulative && group != REFGC_GROUP_FILE && group != REFGC_GROUP_LINE &&
-      group != REFGC_GROUP_FUNCTION)
-    return cli_usage_error("--cumulative works with --by file, line or function");
+  diff_paths_t dp = {{NULL, NULL}, 0};
+  cli_stat_opts_t o;
+  int rc = cli_stat_parse(argc, argv, help, take_path, &dp, &o, fl);
+  if (rc != CLI_CONTINUE) return rc;
+  if (dp.n < 2) return cli_usage_error("two snapshots needed: refgc diff OLD NEW");
+  if (cli_stat_check(&o) < 0) return CLI_EXIT_USAGE;
+  const char *const *paths = dp.paths;
+  refgc_group_t group = o.group;
+  int cumulative = o.cumulative;
 
   refgc_snapshot_t *older = cli_load(paths[0]);
   if (!older) return CLI_EXIT_USAGE;
@@ -210,35 +161,33 @@ static int diff_main(int argc, char **argv, cli_filters_t *fl) {
     refgc_snapshot_free(older);
     return CLI_EXIT_USAGE;
   }
-  int rc = CLI_EXIT_USAGE;
+  rc = CLI_EXIT_USAGE;
   refgc_snapshot_info_t io, inw;
   if (cli_info(older, paths[0], &io) < 0 || cli_info(newer, paths[1], &inw) < 0) goto out;
 
+  /* The headers first: io and inw point into the unfiltered snapshots (the program's name),
+   * which filtering frees; only their numbers are used after it. */
+  print_snapshot_lines("Old", paths[0], &io, o.no_time);
+  print_snapshot_lines("New", paths[1], &inw, o.no_time);
+  io.program = inw.program = NULL;
   if (cli_filters_apply(fl, &older, paths[0]) < 0 || cli_filters_apply(fl, &newer, paths[1]) < 0)
     goto out;
-
-  print_snapshot_lines("Old", paths[0], &io, no_time);
-  print_snapshot_lines("New", paths[1], &inw, no_time);
   const char *est = (io.sample_bytes || inw.sample_bytes) ? "~" : "";
   uint64_t ob = io.traced_current, oc = io.trace_count, nb = inw.traced_current,
            nc = inw.trace_count;
   if (fl->n) {
-    char x[32], y[40], z[40], x2[32], y2[40], z2[40];
+    char x[CLI_TOTALS_SIZE], y[CLI_TOTALS_SIZE];
     cli_trace_totals(older, &ob, &oc);
     cli_trace_totals(newer, &nb, &nc);
     printf("Filtered (");
     cli_filters_print(fl, stdout);
-    printf("): old %s%s (%s%s B) in %s%s blocks, new %s%s (%s%s B) in %s%s blocks pass\n", est,
-           cli_size(ob, x, sizeof x), est, cli_count(ob, y, sizeof y), est,
-           cli_count(oc, z, sizeof z), est, cli_size(nb, x2, sizeof x2), est,
-           cli_count(nb, y2, sizeof y2), est, cli_count(nc, z2, sizeof z2));
+    printf("): old %s, new %s pass\n", cli_totals(est, ob, oc, x, sizeof x),
+           cli_totals(est, nb, nc, y, sizeof y));
   }
   {
-    char a[40], b[56], c[56];
-    printf("Change%s: %s%s (%s%s B) in %s%s blocks\n", fl->n ? " (filtered)" : "", est,
-           cli_size_signed(sdiff(nb, ob), a, sizeof a), est,
-           cli_count_signed(sdiff(nb, ob), b, sizeof b), est,
-           cli_count_signed(sdiff(nc, oc), c, sizeof c));
+    char a[CLI_TOTALS_SIZE];
+    printf("Change%s: %s\n", fl->n ? " (filtered)" : "",
+           cli_totals_signed(est, sdiff(nb, ob), sdiff(nc, oc), a, sizeof a));
   }
 
   size_t n = 0;
@@ -247,7 +196,7 @@ static int diff_main(int argc, char **argv, cli_filters_t *fl) {
     cli_error("out of memory while comparing the snapshots");
     goto out;
   }
-  size_t shown = (limit == 0 || (size_t)limit > n) ? n : (size_t)limit;
+  size_t shown = cli_rows_shown(o.limit, n);
   printf("\n");
   if (n == 0) {
     printf("No traced blocks in either snapshot.\n");
@@ -267,37 +216,13 @@ static int diff_main(int argc, char **argv, cli_filters_t *fl) {
     snprintf(u[4], sizeof u[4], "%s%s", est, cli_count(s->size, t[4], sizeof t[4]));
     snprintf(u[5], sizeof u[5], "%s%s", est, cli_count(s->count, t[5], sizeof t[5]));
     printf("%5zu %11s %15s %11s %11s %15s %11s  %s\n", i + 1, u[0], u[1], u[2], u[3], u[4], u[5],
-           row_key(s, group));
-    if (group == REFGC_GROUP_TRACEBACK && s->traceback != UINT32_MAX) {
-      const uint32_t *frames = NULL;
-      size_t nf = refgc_snapshot_traceback(newer, s->traceback, &frames);
-      size_t lim = depth >= 0 && (size_t)depth < nf ? (size_t)depth : nf;
-      for (size_t j = 0; j < lim; j++) {
-        char lab[1024];
-        printf("        %s\n", cli_text(cli_frame_label(refgc_snapshot_frame(newer, frames[j]),
-                                                        CLI_FRAME_FULL, lab, sizeof lab)));
-      }
-      if (lim < nf) printf("        ...\n");
-    }
+           cli_stat_key(s, group));
+    cli_print_stat_frames(newer, s, group, o.depth);
   }
-  if (!cumulative && shown < n) {
-    int64_t sd = 0, cd = 0;
-    for (size_t i = shown; i < n; i++) {
-      sd += st[i].size_diff;
-      cd += st[i].count_diff;
-    }
-    char a[40], b[56], c[56];
-    printf("%5s %s%s (%s%s B) in %s%s blocks: the other %zu %s\n", "", est,
-           cli_size_signed(sd, a, sizeof a), est, cli_count_signed(sd, b, sizeof b), est,
-           cli_count_signed(cd, c, sizeof c), n - shown, cli_group_plural(group));
-  }
+  if (!cumulative) cli_print_others(st, shown, n, group, est, 1);
   refgc_stats_free(st);
-  print_type_changes(older, newer, limit);
-  rc = CLI_EXIT_OK;
-  if (fflush(stdout) != 0 || ferror(stdout)) {
-    cli_error("cannot write the output");
-    rc = CLI_EXIT_USAGE;
-  }
+  print_type_changes(older, newer, o.limit);
+  rc = cli_flush_stdout() < 0 ? CLI_EXIT_USAGE : CLI_EXIT_OK;
 out:
   refgc_snapshot_free(older);
   refgc_snapshot_free(newer);

@@ -16,7 +16,6 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "cli.h"
 
@@ -35,13 +34,7 @@ static void help(FILE *f) {
           "  --cumulative         count each block once in every file, line or function of its\n"
           "                       traceback, not only the innermost (--by file|line|function)\n"
           "  -n, --limit N        show the N largest rows (default 10; 0: all)\n"
-          "  --depth N            --by traceback: show at most N frames of each (default: all)\n"
-          "  --include PATTERN    keep only the blocks allocated in files matching PATTERN\n"
-          "                       (fnmatch, e.g. '*/src/*.c'; repeatable)\n"
-          "  --exclude PATTERN    leave out the blocks allocated in files matching PATTERN\n"
-          "  --all-frames         --include/--exclude look at every frame of the traceback,\n"
-          "                       not only the innermost\n"
-          "  --strip-path PREFIX  remove PREFIX from the start of file names (repeatable)\n"
+          CLI_STAT_HELP_SHARED
           "  --no-header-time     leave out when, by which process and program the snapshot\n"
           "                       was taken (for output that is the same on every run)\n"
           "  -h, --help           show this help\n"
@@ -50,26 +43,12 @@ static void help(FILE *f) {
           "Exit status: 0 on success, 2 for a wrong argument or an unreadable snapshot.\n");
 }
 
-enum {
-  O_HELP = 1, O_BY, O_CUMULATIVE, O_LIMIT, O_DEPTH, O_STRIP, O_NO_TIME, O_INCLUDE, O_EXCLUDE,
-  O_ALL_FRAMES
-};
-
-static const cli_opt_t options[] = {
-    {"help", 'h', 0, O_HELP},          {"by", 0, 1, O_BY},
-    {"cumulative", 0, 0, O_CUMULATIVE}, {"limit", 'n', 1, O_LIMIT},
-    {"depth", 0, 1, O_DEPTH},          {"strip-path", 0, 1, O_STRIP},
-    {"no-header-time", 0, 0, O_NO_TIME}, {"include", 0, 1, O_INCLUDE},
-    {"exclude", 0, 1, O_EXCLUDE},      {"all-frames", 0, 0, O_ALL_FRAMES},
-    {NULL, 0, 0, 0},
-};
-
-/* The displayed key of a row. */
-static const char *row_key(const refgc_stat_t *s, refgc_group_t g) {
-  const char *k = s->key ? s->key : "";
-  if (g == REFGC_GROUP_TYPE) return *k ? cli_text(k) : "(raw blocks)";
-  k = cli_strip_key(k);
-  return *k ? cli_text(k) : "(unknown)";
+/* A positional argument: the snapshot (ctx: where its path goes). */
+static int take_path(void *ctx, const char *arg) {
+  const char **path = ctx;
+  if (*path) return cli_usage_error("one snapshot only (got '%s' and '%s')", *path, arg);
+  *path = arg;
+  return 0;
 }
 
 /* The "Traced:" line of the header. */
@@ -85,60 +64,24 @@ static void print_traced_line(const refgc_snapshot_info_t *in, const char *est) 
          cli_count(in->traced_current, b, sizeof b), in->sample_bytes ? "estimated from" : "in",
          cli_count(in->trace_count, c, sizeof c), est, cli_size(in->traced_peak, d, sizeof d), est,
          cli_count(in->traced_peak, e, sizeof e), in->frames);
-  if (in->sample_bytes)
-    printf("sampled: one per %s on average (~: estimate)\n",
-           cli_size(in->sample_bytes, a, sizeof a));
-  else
-    printf("every allocation traced\n");
+  cli_print_sampling(in);
 }
 
 static void print_taken_line(const refgc_snapshot_info_t *in) {
-  char when[64] = "?";
-  time_t t = (time_t)in->time;
-  struct tm tm;
-  if (in->time > 0 && gmtime_r(&t, &tm)) strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S UTC", &tm);
-  printf("Taken: %s, %.3f s after tracing's clock started, pid %" PRIu64 ", %s\n", when,
-         in->uptime, in->pid,
-         in->program && *in->program ? cli_text(in->program) : "(unknown program)");
+  char when[64];
+  printf("Taken: %s, %.3f s after tracing's clock started, pid %" PRIu64 ", %s\n",
+         cli_taken_time(in, when, sizeof when), in->uptime, in->pid, cli_program_name(in));
 }
 
 static int top_main(int argc, char **argv, cli_filters_t *fl) {
-  cli_parser_t p;
-  const char *v, *path = NULL;
-  refgc_group_t group = REFGC_GROUP_LINE;
-  int cumulative = 0, no_time = 0, id;
-  long limit = 10, depth = -1;
-  cli_parser_init(&p, argc, argv);
-  while ((id = cli_next(&p, options, &v)) != CLI_END) {
-    switch (id) {
-    case CLI_ERROR: return CLI_EXIT_USAGE;
-    case O_HELP: help(stdout); return CLI_EXIT_OK;
-    case O_BY:
-      if (cli_parse_group(v, &group) < 0) return CLI_EXIT_USAGE;
-      break;
-    case O_CUMULATIVE: cumulative = 1; break;
-    case O_LIMIT:
-      if (cli_parse_count("-n", v, 1000000000L, &limit) < 0) return CLI_EXIT_USAGE;
-      break;
-    case O_DEPTH:
-      if (cli_parse_count("--depth", v, REFGC_TRACE_MAX_FRAMES, &depth) < 0)
-        return CLI_EXIT_USAGE;
-      break;
-    case O_STRIP: cli_strip_path_add(v); break;
-    case O_NO_TIME: no_time = 1; break;
-    case O_INCLUDE: cli_filters_add(fl, 1, v); break;
-    case O_EXCLUDE: cli_filters_add(fl, 0, v); break;
-    case O_ALL_FRAMES: fl->all_frames = 1; break;
-    case CLI_ARG:
-      if (path) return cli_usage_error("one snapshot only (got '%s' and '%s')", path, v);
-      path = v;
-      break;
-    }
-  }
+  const char *path = NULL;
+  cli_stat_opts_t o;
+  int rc = cli_stat_parse(argc, argv, help, take_path, &path, &o, fl);
+  if (rc != CLI_CONTINUE) return rc;
   if (!path) return cli_usage_error("which snapshot? (refgc top SNAPSHOT)");
-  if (cumulative && group != REFGC_GROUP_FILE && group != REFGC_GROUP_LINE &&
-      group != REFGC_GROUP_FUNCTION)
-    return cli_usage_error("--cumulative works with --by file, line or function");
+  if (cli_stat_check(&o) < 0) return CLI_EXIT_USAGE;
+  refgc_group_t group = o.group;
+  int cumulative = o.cumulative;
 
   refgc_snapshot_t *snap = cli_load(path);
   if (!snap) return CLI_EXIT_USAGE;
@@ -148,19 +91,20 @@ static int top_main(int argc, char **argv, cli_filters_t *fl) {
     return CLI_EXIT_USAGE;
   }
   const char *est = in.sample_bytes ? "~" : "";
-  if (cli_filters_apply(fl, &snap, path) < 0) return CLI_EXIT_USAGE;
 
+  /* The header first: `in` points into the unfiltered snapshot, which filtering frees. */
   printf("Snapshot: %s\n", path);
   print_traced_line(&in, est);
-  if (!no_time) print_taken_line(&in);
+  if (!o.no_time) print_taken_line(&in);
+  memset(&in, 0, sizeof in);
+  if (cli_filters_apply(fl, &snap, path) < 0) return CLI_EXIT_USAGE;
   if (fl->n) {
     uint64_t b, c;
-    char x[32], y[40], z[40];
+    char x[CLI_TOTALS_SIZE];
     cli_trace_totals(snap, &b, &c);
     printf("Filtered (");
     cli_filters_print(fl, stdout);
-    printf("): %s%s (%s%s B) in %s%s blocks pass\n", est, cli_size(b, x, sizeof x), est,
-           cli_count(b, y, sizeof y), est, cli_count(c, z, sizeof z));
+    printf("): %s pass\n", cli_totals(est, b, c, x, sizeof x));
   }
 
   size_t n = 0;
@@ -170,7 +114,7 @@ static int top_main(int argc, char **argv, cli_filters_t *fl) {
     refgc_snapshot_free(snap);
     return CLI_EXIT_USAGE;
   }
-  size_t shown = (limit == 0 || (size_t)limit > n) ? n : (size_t)limit;
+  size_t shown = cli_rows_shown(o.limit, n);
   printf("\n");
   if (n == 0) {
     printf("No traced blocks.\n");
@@ -189,38 +133,13 @@ static int top_main(int argc, char **argv, cli_filters_t *fl) {
     snprintf(cts, sizeof cts, "%s%s", est, cli_count(s->count, ct, sizeof ct));
     snprintf(avs, sizeof avs, "%s%s", est,
              cli_size(s->count ? (s->size + s->count / 2) / s->count : 0, av, sizeof av));
-    printf("%5zu %11s %15s %11s %11s  %s\n", i + 1, szs, bys, cts, avs, row_key(s, group));
-    if (group == REFGC_GROUP_TRACEBACK && s->traceback != UINT32_MAX) {
-      const uint32_t *frames = NULL;
-      size_t nf = refgc_snapshot_traceback(snap, s->traceback, &frames);
-      size_t lim = depth >= 0 && (size_t)depth < nf ? (size_t)depth : nf;
-      for (size_t j = 0; j < lim; j++) {
-        char lab[1024];
-        printf("        %s\n",
-               cli_text(cli_frame_label(refgc_snapshot_frame(snap, frames[j]), CLI_FRAME_FULL,
-                                        lab, sizeof lab)));
-      }
-      if (lim < nf) printf("        ...\n");
-    }
+    printf("%5zu %11s %15s %11s %11s  %s\n", i + 1, szs, bys, cts, avs, cli_stat_key(s, group));
+    cli_print_stat_frames(snap, s, group, o.depth);
   }
-  if (!cumulative && shown < n) {
-    uint64_t size = 0, count = 0;
-    for (size_t i = shown; i < n; i++) {
-      size += st[i].size;
-      count += st[i].count;
-    }
-    char a[32], b[48], c[48];
-    printf("%5s %s%s (%s%s B) in %s%s blocks: the other %zu %s\n", "", est,
-           cli_size(size, a, sizeof a), est, cli_count(size, b, sizeof b), est,
-           cli_count(count, c, sizeof c), n - shown, cli_group_plural(group));
-  }
+  if (!cumulative) cli_print_others(st, shown, n, group, est, 0);
   refgc_stats_free(st);
   refgc_snapshot_free(snap);
-  if (fflush(stdout) != 0 || ferror(stdout)) {
-    cli_error("cannot write the output");
-    return CLI_EXIT_USAGE;
-  }
-  return CLI_EXIT_OK;
+  return cli_flush_stdout() < 0 ? CLI_EXIT_USAGE : CLI_EXIT_OK;
 }
 
 int refgc_cmd_top(int argc, char **argv) {

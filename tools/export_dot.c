@@ -81,6 +81,7 @@ static void dot_puts(FILE *f, const char *s) {
   size_t len = strlen(s);
   for (size_t i = 0; i < len;) {
     unsigned ch = p[i];
+    size_t n;
     if (ch == '"' || ch == '\\') {
       fputc('\\', f);
       fputc((int)ch, f);
@@ -88,18 +89,11 @@ static void dot_puts(FILE *f, const char *s) {
     } else if (ch < 0x20 || ch == 0x7F) {
       fputc(' ', f);
       i++;
-    } else if (ch < 0x80) {
-      fputc((int)ch, f);
-      i++;
+    } else if ((n = cli_utf8_put(f, p + i, len - i)) > 0) {
+      i += n;
     } else {
-      size_t n = cli_utf8_len(p + i, len - i);
-      if (n == 0) {
-        fputc('?', f);
-        i++;
-      } else {
-        fwrite(p + i, 1, n, f);
-        i += n;
-      }
+      fputc('?', f);
+      i++;
     }
   }
 }
