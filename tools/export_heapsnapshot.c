@@ -346,8 +346,12 @@ int export_heapsnapshot(FILE *f, refgc_snapshot_t *s, const char *path, const ex
                          : fr && fr->module ? cli_basename(fr->module)
                                             : "";
       uint32_t script = *file ? strtab_intern(&scripts, file) : 0;
-      fprintf(f, ",\n%zu,%" PRIu32 ",%" PRIu32 ",%" PRIu32 ",%d,0", fi, strtab_intern(&st, name),
-              strtab_intern(&st, file), script, fr && fr->line > 0 ? fr->line : 0);
+      /* interned one after the other, so that the string order does not depend on the
+       * compiler's order of evaluating arguments */
+      uint32_t name_id = strtab_intern(&st, name);
+      uint32_t file_id = strtab_intern(&st, file);
+      fprintf(f, ",\n%zu,%" PRIu32 ",%" PRIu32 ",%" PRIu32 ",%d,0", fi, name_id, file_id, script,
+              fr && fr->line > 0 ? fr->line : 0);
     }
     strtab_free(&scripts);
   }
