@@ -171,6 +171,14 @@ EOF
   total=$(sed -n 's/^Filtered[^:]*): [^(]*(\([0-9,]*\) B).*/\1/p' cum.out)
   grep -E -q "^ +[0-9]+ +[0-9.]+ [KMG]?i?B +$total +[0-9,]+ +[0-9.]+ [KMG]?i?B  main$" cum.out ||
     { fail "top --cumulative: main does not hold the whole filtered total ($total B)"; cat cum.out; }
+  # the header's program name with a filter (it lives in the unfiltered snapshot, which the
+  # filter replaces: under ASan a use after free here fails the run)
+  set -f
+  "$refgc" top stage2.snap $mine >hdr_top.out 2>&1 || fail "top with a filter and the header time failed"
+  "$refgc" diff stage1.snap stage2.snap $mine >hdr_diff.out 2>&1 || fail "diff with a filter and the header time failed"
+  set +f
+  grep -q '^Taken: .*snapgen$' hdr_top.out || { fail "top: the Taken line does not name snapgen"; cat hdr_top.out; }
+  [ "$(grep -c '^  taken: .*snapgen$' hdr_diff.out)" = 2 ] || { fail "diff: the taken lines do not name snapgen"; cat hdr_diff.out; }
   ;;
 
 bad_input)
