@@ -311,7 +311,7 @@
     const pw = W - m.l - m.r, ph = H - m.t - m.b;
     let t0 = t[0], t1 = t[t.length - 1];
     snaps.forEach(function (x) { if (markable(x)) { t0 = Math.min(t0, x.uptime); t1 = Math.max(t1, x.uptime); } });
-    if (!(t1 > t0)) t1 = t0 + 1;
+    if (!(t1 > t0)) { t0 -= 0.5; t1 = t0 + 1; } /* one point: in the middle */
     let ymax = 0;
     shown.forEach(function (x) { s[x.key].forEach(function (v) { if (v > ymax) ymax = v; }); });
     if (!(ymax > 0)) ymax = 1024;
@@ -365,8 +365,12 @@
       for (let i = 0; i < t.length; i++) {
         d += (i ? 'L' : 'M') + X(t[i]).toFixed(1) + ' ' + Y(vals[i]).toFixed(1);
       }
-      if (t.length === 1) d += 'h1';
       svg.appendChild(sv('path', {class: 'series ' + x.cls, d: d, 'data-series': x.key}));
+      if (t.length < 3) { /* too few points for a line to show: mark them */
+        for (let i = 0; i < t.length; i++) {
+          svg.appendChild(sv('circle', {class: 'series-point ' + x.cls, cx: X(t[i]), cy: Y(vals[i]), r: 4}));
+        }
+      }
     });
 
     /* hover */
@@ -389,6 +393,7 @@
       let lo = 0, hi = t.length - 1;
       while (lo < hi) { const mid = (lo + hi) >> 1; if (t[mid] < tv) lo = mid + 1; else hi = mid; }
       if (lo > 0 && Math.abs(t[lo - 1] - tv) < Math.abs(t[lo] - tv)) lo--;
+      while (lo + 1 < t.length && t[lo + 1] === t[lo]) lo++; /* the latest of equal times */
       hover.setAttribute('visibility', 'visible');
       hl.setAttribute('x1', X(t[lo])); hl.setAttribute('x2', X(t[lo]));
       shown.forEach(function (x, k) { dots[k].setAttribute('cx', X(t[lo])); dots[k].setAttribute('cy', Y(s[x.key][lo])); });
@@ -575,7 +580,8 @@
   /* ---- tables of sites and types --------------------------------------------------------- */
 
   function renderSites() {
-    const total = last.traced_current || 0;
+    /* shares of the sum of the traces (the flame graph's root), so that they add up */
+    const total = (data.flame && data.flame.root && data.flame.root[2]) || last.traced_current || 0;
     const share = function (r) { return total > 0 ? r.size / total : 0; };
     const note = (data.sites_line || []).length >= data.top ? 'The ' + data.top + ' largest (refgc report --top N for more).' : null;
     const shareCol = {key: 'share', label: 'share', type: 'pct', value: share,
@@ -635,6 +641,24 @@
     return el('li', {class: 'hop' + (i === n - 1 ? ' target' : ''), 'data-type': h.type}, parts);
   }
 
+  /* A chain of more than 8 hops shows its first and last 3 until asked for the rest. */
+  function chainList(chain, total) {
+    const ol = el('ol', {class: 'chain'});
+    const all = chain.map(function (h, i) { return hopNode(h, i, chain.length); });
+    if (chain.length <= 8) { appendAll(ol, all); return ol; }
+    appendAll(ol, all.slice(0, 3));
+    const hidden = total - 6;
+    const more = el('li', {class: 'elided'}, [el('button', {type: 'button', class: 'show-hops',
+      text: 'show the ' + fmtCount(hidden) + ' hops between'})]);
+    more.firstChild.addEventListener('click', function () {
+      clear(ol);
+      appendAll(ol, all);
+    });
+    ol.appendChild(more);
+    appendAll(ol, all.slice(all.length - 3));
+    return ol;
+  }
+
   function renderSuspects() {
     const box = $('suspects');
     const list = data.suspects || [];
@@ -664,7 +688,7 @@
         const chain = s.chain || [];
         if (chain.length) {
           a.appendChild(el('div', {class: 'more', text: 'Retaining chain from its root (' + s.chain_len + ' hop' + (s.chain_len === 1 ? '' : 's') + '):'}));
-          a.appendChild(el('ol', {class: 'chain'}, chain.map(function (h, i) { return hopNode(h, i, chain.length); })));
+          a.appendChild(chainList(chain, s.chain_len));
         }
         if (s.stack && s.stack.length) a.appendChild(stackDetails(s.stack, 'allocation traceback (' + s.stack.length + ' frames)'));
         box.appendChild(a);
