@@ -145,7 +145,7 @@ typedef struct tl_trace_s {
     uint32_t id;
   } cache[TB_CACHE];
 } tl_trace_t;
-static _Thread_local tl_trace_t *tl;
+static REFGC_TLS_MODEL _Thread_local tl_trace_t *tl;
 static pthread_mutex_t tl_lock = PTHREAD_MUTEX_INITIALIZER;
 static tl_trace_t *tl_all;
 static _Atomic int tl_live;       /* threads owning a struct now */
@@ -270,49 +270,87 @@ static bool is_own(void *ra) {
   }
 }
 
+/* A traceback's hash: each frame mixed with its position on its own (a multiply and two
+ * shifts that do not depend on the other frames), then summed, so that there is no chain of
+ * dependent multiplies through the frames, and no linearity (two frames swapped, or recursion
+ * at other depths, give other hashes). fp_walk sums as it walks; tb_hash does it for a stack
+ * another unwinder captured. Equal hashes are confirmed by comparing frames. */
+REFGC_INLINE uint64_t tb_mix(const void *frame, int i) {
+  uint64_t x = (uint64_t)(uintptr_t)frame + (uint64_t)i * 0x9E3779B97F4A7C15ull;
+  x ^= x >> 31;
+  x *= 0xFF51AFD7ED558CCDull;
+  x ^= x >> 29;
+  return x;
+}
+REFGC_INLINE uint64_t tb_finish(uint64_t sum, int n) {
+  uint64_t h = sum + (uint64_t)n * 0x9E3779B97F4A7C15ull;
+  h ^= h >> 29;
+  h *= 0xC4CEB9FE1A85EC53ull;
+  h ^= h >> 32;
+  return h | 1; /* never 0 (an empty cache entry) */
+}
+
 /* Walk the frame-pointer chain from this function's frame: drop the first two return
  * addresses ("into capture" and "into capture's caller"), then (unless `raw`) the leading ones
- * that are refgc's own, then keep up to `max` into `out`. Stops as soon as it has them. Reads
- * only saved frame pointers and return addresses, inside the thread's stack bounds. */
+ * that are refgc's own, then keep up to `max` into `out` and their hash into *hash. Stops as
+ * soon as it has them. Reads only saved frame pointers and return addresses: 8-byte aligned,
+ * inside the thread's stack bounds (when known), each frame above the one before.
+ *
+ * Two loops: the first skips (and probes the set of refgc's return addresses), the second only
+ * copies and hashes, with one unsigned compare for both bounds; this is the inner loop of
+ * tracing (see "Where the time goes" in docs/benchmarks.md). */
 __attribute__((noinline, no_sanitize("address"))) REFGC_NO_TSAN static int
-fp_walk(tl_trace_t *t, void **out, int max, bool raw) {
-  uintptr_t lo = t->stack_lo, hi = t->stack_hi;
-  uintptr_t *fp = __builtin_frame_address(0);
-  int n = 0, dropped = 0;
-  bool leading = !raw;
-  while (n < max) {
-    uintptr_t f = (uintptr_t)fp;
-    if (f & 7) break;
-    if (lo && (f < lo || f + 16 > hi)) break;
-    void *ra = (void *)fp[1];
-    if (!ra) break;
-    if (dropped < 2) {
-      dropped++;
-    } else if (leading && is_own(ra)) {
-      /* refgc's frame: skip */
-    } else {
-      leading = false;
-      out[n++] = ra;
-    }
-    uintptr_t *next = (uintptr_t *)fp[0];
-    if ((uintptr_t)next <= f) break;
-    fp = next;
+fp_walk(tl_trace_t *t, void **out, int max, bool raw, uint64_t *hash) {
+  uintptr_t lo = t->stack_lo;
+  /* f is a frame to read when (f & 7) == 0 and f - lo <= span, i.e. lo <= f <= hi - 16 */
+  uintptr_t span = lo && t->stack_hi - lo >= 16 ? t->stack_hi - lo - 16 : UINTPTR_MAX - 16;
+  uintptr_t f = (uintptr_t)__builtin_frame_address(0);
+  void *ra;
+  *hash = tb_finish(0, 0);
+  for (int d = 0;; d++) {
+    if ((f & 7) || f - lo > span) return 0;
+    ra = ((void **)f)[1];
+    if (!ra) return 0;
+    if (d >= 2 && (raw || !is_own(ra))) break;
+    uintptr_t next = ((uintptr_t *)f)[0];
+    if (next <= f) return 0;
+    f = next;
   }
+  uint64_t sum = 0;
+  int n = 0;
+  while (n < max) {
+    out[n] = ra;
+    sum += tb_mix(ra, n);
+    n++;
+    uintptr_t next = ((uintptr_t *)f)[0];
+    if (next <= f || (next & 7) || next - lo > span) break;
+    f = next;
+    ra = ((void **)f)[1];
+    if (!ra) break;
+  }
+  *hash = tb_finish(sum, n);
   return n;
 }
 
+static uint64_t tb_hash(void *const *frames, int n) {
+  uint64_t sum = 0;
+  for (int i = 0; i < n; i++) sum += tb_mix(frames[i], i);
+  return tb_finish(sum, n);
+}
+
 /* The allocating call's stack without refgc's own frames: up to `max` frames from
- * buf[*first]. Not inlined, so that the first two return addresses an unwinder sees are always
+ * buf[*first], and their hash (tb_hash's) in *hash. Not inlined, so that the first two return addresses an unwinder sees are always
  * "into capture" and "into capture's caller" (record, in calibration as in real use):
  * both are dropped, and what follows is the same return addresses in calibration and in real
  * use. */
 #define CAPTURE_BUF (REFGC_TRACE_MAX_FRAMES + 24)
 static _Atomic int own_depth = 22; /* most leading frames of ours seen in calibration */
 
-static REFGC_NOINLINE int capture(tl_trace_t *t, void **buf, int max, bool raw, int *first) {
+static REFGC_NOINLINE int capture(tl_trace_t *t, void **buf, int max, bool raw, int *first,
+                                  uint64_t *hash) {
   if (!unwind_dwarf) {
     *first = 0;
-    int n = fp_walk(t, buf, max, raw);
+    int n = fp_walk(t, buf, max, raw, hash);
     __asm__ volatile("" ::: "memory"); /* keep this frame */
     return n;
   }
@@ -323,7 +361,9 @@ static REFGC_NOINLINE int capture(tl_trace_t *t, void **buf, int max, bool raw, 
     while (skip < n && is_own(buf[skip])) skip++;
   n -= skip;
   if (n > max) n = max;
+  if (n < 0) n = 0;
   *first = skip;
+  *hash = tb_hash(buf + skip, n);
   __asm__ volatile("" ::: "memory");
   return n;
 }
@@ -331,25 +371,6 @@ static REFGC_NOINLINE int capture(tl_trace_t *t, void **buf, int max, bool raw, 
 /* ---------------------------------------------------------------------------------------------
  * The traceback table
  * ------------------------------------------------------------------------------------------ */
-
-/* Equal hashes are confirmed by comparing frames. */
-static uint64_t tb_hash(void *const *frames, int n) {
-  uint64_t h = (uint64_t)n * 0x9E3779B97F4A7C15ull;
-  for (int i = 0; i < n; i++) {
-    /* each frame mixed with its position on its own (a multiply and two shifts that do not
-     * depend on the other frames), then summed: no chain through the loop, and no linearity
-     * (two frames swapped, or recursion at other depths, give other hashes) */
-    uint64_t x = (uint64_t)(uintptr_t)frames[i] + (uint64_t)i * 0x9E3779B97F4A7C15ull;
-    x ^= x >> 31;
-    x *= 0xFF51AFD7ED558CCDull;
-    x ^= x >> 29;
-    h += x;
-  }
-  h ^= h >> 29;
-  h *= 0xC4CEB9FE1A85EC53ull;
-  h ^= h >> 32;
-  return h | 1; /* never 0 (an empty cache entry) */
-}
 
 static tb_t *tb_get(uint32_t id) {
   if (id == 0 || id >= TB_MAX) return NULL;
@@ -411,8 +432,7 @@ static uint32_t tb_intern_locked(uint64_t h, void *const *frames, int n) {
   return id;
 }
 
-static uint32_t tb_intern(tl_trace_t *t, void *const *frames, int n) {
-  uint64_t h = tb_hash(frames, n);
+static uint32_t tb_intern(tl_trace_t *t, void *const *frames, int n, uint64_t h) {
   unsigned c = (unsigned)(h >> 7) & (TB_CACHE - 1);
   if (t->cache[c].hash == h && tb_equal(tb_get(t->cache[c].id), h, frames, n))
     return t->cache[c].id;
@@ -574,9 +594,9 @@ static _Atomic uint64_t *word_of(const void *p, bool make, refgc_segment_t **seg
 }
 
 static void periodic(tl_trace_t *t);
-static _Thread_local int calibrating;
-static _Thread_local void **calib_out; /* where record puts the raw stack while calibrating */
-static _Thread_local int calib_n;
+static REFGC_TLS_MODEL _Thread_local int calibrating;
+static REFGC_TLS_MODEL _Thread_local void **calib_out; /* where record puts the raw stack while calibrating */
+static REFGC_TLS_MODEL _Thread_local int calib_n;
 
 /* Record the trace of the block at `p` (tracing on, this allocation chosen); while
  * calibrating, keep the raw stack instead. Not inlined and called from one place only, so that
@@ -586,18 +606,20 @@ static REFGC_NOINLINE void record(tl_trace_t *t, void *p, size_t size, uint32_t 
   t->in_tracer = 1;
   void *buf[CAPTURE_BUF];
   int first;
+  uint64_t hash;
   /* one call of capture for both, so that the return address into this function is the same
    * in calibration as in real use (an unwinder may not drop it: ASan's backtrace interceptor
    * adds a frame of its own) */
   bool calib = refgc_unlikely(calibrating);
-  int n = capture(t, buf, calib ? REFGC_TRACE_MAX_FRAMES : trace_frames, calib, &first);
+  int n = capture(t, buf, calib ? REFGC_TRACE_MAX_FRAMES : trace_frames, calib, &first,
+                  &hash);
   if (calib) {
     calib_n = n;
     memcpy(calib_out, buf + first, (size_t)calib_n * sizeof *buf);
     t->in_tracer = 0;
     return;
   }
-  uint32_t id = tb_intern(t, buf + first, n);
+  uint32_t id = tb_intern(t, buf + first, n, hash);
   refgc_segment_t *seg;
   refgc_trace_page_t *tp;
   refgc_page_t *page;
