@@ -218,6 +218,14 @@ void *refgc_aligned_alloc(size_t alignment, size_t size) {
   return p;
 }
 
+/* A valid small block with a trace word (not debug mode): forget the trace, free the block.
+ * The fast paths found seg, page and idx already; this spares free_generic finding them again. */
+static REFGC_NOINLINE void free_traced(refgc_segment_t *seg, refgc_page_t *page, long idx,
+                                       void *p) {
+  refgc__trace_free_small(seg, page, idx);
+  page_free_block(page, p);
+}
+
 /* Everything but a valid small block: NULL, large blocks, debug mode, bad pointers. */
 static REFGC_NOINLINE void free_generic(void *p) {
   if (!p) return;
@@ -256,9 +264,15 @@ void refgc_free(void *p) {
     refgc_segment_t *seg = (refgc_segment_t *)(a & ~(uintptr_t)REFGC_SEGMENT_MASK);
     refgc_page_t *page = page_of(seg, p);
     long block = refgc__page_block_index(page, p);
-    if (refgc_likely(block >= 0 && refgc__free_is_plain(seg, page, block))) {
-      page_free_block(page, p);
-      return;
+    if (refgc_likely(block >= 0)) {
+      if (refgc_likely(refgc__free_is_plain(seg, page, block))) {
+        page_free_block(page, p);
+        return;
+      }
+      if (!refgc__opt.debug) {
+        free_traced(seg, page, block, p);
+        return;
+      }
     }
   }
   free_generic(p);
@@ -325,10 +339,15 @@ void refgc__object_free(void *p) {
     return;
   }
   refgc_page_t *page = page_of(seg, p);
-  if (refgc_unlikely(refgc__page_slow_free(page)) &&
-      !refgc__free_is_plain(seg, page, refgc__page_block_index(page, p))) {
-    free_generic(p);
-    return;
+  if (refgc_unlikely(refgc__page_slow_free(page))) {
+    long idx = refgc__page_block_index(page, p);
+    if (!refgc__free_is_plain(seg, page, idx)) {
+      if (idx >= 0 && !refgc__opt.debug)
+        free_traced(seg, page, idx, p);
+      else
+        free_generic(p);
+      return;
+    }
   }
   page_free_block(page, p);
 }
