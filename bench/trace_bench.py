@@ -797,15 +797,14 @@ def report(res, runs, args, failures, skipped, prof, py_label, fps, reg_ins=None
     notes = []
     m80, m0 = res.col("obj80", "t16", "trace_memory"), res.col("obj0", "t16", "trace_memory")
     if m80 is not None and m0 is not None:
-        notes.append("**Free lists hide objects from tracing.** An object taken from its type's "
-                     "free list does not pass through the allocator, so the tracer sees each "
-                     "block only when it is first allocated: the free-list rows measure "
-                     "almost no tracing (tracer memory at the end "
+        notes.append("**Free lists while tracing.** While every allocation is traced, objects "
+                     "bypass their types' free lists, so that each object carries the trace of "
+                     "its own creation and a released object leaves the traces: the free-list "
+                     "rows do the same work as the no-free-list rows (tracer memory at the end "
                      f"{m80 / 1048576:.1f} MB, against {m0 / 1048576:.1f} MB without the free "
-                     "list). At the commit measured, a reused object also keeps the traceback "
-                     "of the block's first allocation, and objects waiting on a free list "
-                     "still count in `refgc_trace_count()` (CPython's free lists do the same to "
-                     "tracemalloc). The no-free-list rows are the real cost.")
+                     "list). While sampling, free lists stay on: an object reused from one "
+                     "keeps the trace (if any) of its block's first allocation, as CPython's "
+                     "free lists do with tracemalloc.")
     t1, t16 = res.col("trees", "t1", "ns_per_op"), res.col("trees", "t16", "ns_per_op")
     mt = res.col("trees", "t16", "trace_memory")
     if t1 and t16 and mt:
@@ -815,7 +814,7 @@ def report(res, runs, args, failures, skipped, prof, py_label, fps, reg_ins=None
                      f"{t16 / t1:.1f}× what 1 frame does (heap churn, 8 stacks: "
                      f"{fmt(ratio(res.col('heap', 't16', 'ns_per_op'), res.col('heap', 't1', 'ns_per_op')), 1)}×). "
                      "The profile shows where: the per-thread traceback cache misses, so "
-                     "stacks are compared (`memcmp`), looked up in the global table under its "
+                     "stacks are looked up in the global table under its "
                      "mutex and stored (`malloc`); the gap between its instruction ratio and "
                      "the time ratio is cache misses in a table of that size.")
     d = slow(res, "heap", "d16")

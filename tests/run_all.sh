@@ -1,6 +1,7 @@
 #!/bin/sh
 # refgc — build and run every test configuration; the last line is
-# "total: N passed, N failed" (each configuration's CTest summary is added up).
+# "total: N passed, N failed" (each configuration's CTest summary is added up; tests CTest
+# skipped, exit status 77, are listed and counted apart, not as passed).
 #
 #   sh tests/run_all.sh [release|asan|tsan|valgrind|clang ...]   default: all of them
 #
@@ -12,6 +13,7 @@ cd "$(dirname "$0")/.." || exit 2
 configs=${*:-"release asan tsan valgrind clang"}
 total_pass=0
 total_fail=0
+total_skip=0
 failed_configs=""
 
 run_config() {
@@ -37,8 +39,15 @@ run_config() {
   fi
   failed=$(echo "$line" | sed -E 's/.* ([0-9]+) tests? failed out of ([0-9]+).*/\1/')
   count=$(echo "$line" | sed -E 's/.* ([0-9]+) tests? failed out of ([0-9]+).*/\2/')
-  total_pass=$((total_pass + count - failed))
+  # tests that exited 77 (a consumer or tool missing) count in CTest's total but did not pass
+  skipped=$(sed -n '/The following tests did not run:/,/^$/p' "$dir.test.log" | grep -c "(Skipped)")
+  if [ "$skipped" -ne 0 ]; then
+    sed -n '/The following tests did not run:/,/^$/p' "$dir.test.log" | grep "(Skipped)" |
+      sed "s/^/=== $name: skipped: /"
+  fi
+  total_pass=$((total_pass + count - failed - skipped))
   total_fail=$((total_fail + failed))
+  total_skip=$((total_skip + skipped))
   if [ "$failed" -ne 0 ]; then
     grep -A200 "The following tests FAILED" "$dir.test.log"
     failed_configs="$failed_configs $name"
@@ -68,5 +77,6 @@ for c in $configs; do
 done
 
 [ -n "$failed_configs" ] && echo "failing configurations:$failed_configs"
+[ "$total_skip" -ne 0 ] && echo "skipped: $total_skip (a tool they need is missing; listed above)"
 echo "total: $total_pass passed, $total_fail failed"
 [ "$total_fail" -eq 0 ]
