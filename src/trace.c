@@ -51,6 +51,7 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* pthread_getattr_np */
 #endif
+#include <assert.h>
 #include <errno.h>
 #include <execinfo.h>
 #include <math.h>
@@ -270,24 +271,47 @@ static bool is_own(void *ra) {
   }
 }
 
-/* A traceback's hash: each frame mixed with its position on its own (a multiply and two
- * shifts that do not depend on the other frames), then summed, so that there is no chain of
- * dependent multiplies through the frames, and no linearity (two frames swapped, or recursion
- * at other depths, give other hashes). fp_walk sums as it walks; tb_hash does it for a stack
+/* A traceback's hash: the sum of each frame times a random odd 64-bit key of its position
+ * (splitmix64 from a fixed seed, so hashes repeat from run to run), then mixed. One multiply and
+ * one add a frame, with no chain of dependent multiplies through the frames; not linear in
+ * the way a plain sum is (two frames swapped, or the same return addresses at other depths as
+ * recursion makes them, give other sums; the first, additive version sent 16,384 distinct
+ * binary-tree stacks into 470 hashes). fp_walk sums as it walks; tb_hash does it for a stack
  * another unwinder captured. Equal hashes are confirmed by comparing frames. */
+static const uint64_t tb_keys[REFGC_TRACE_MAX_FRAMES] = {
+    0x2cb0f69f4abea221ull, 0x9417034723148989ull, 0xdd555950609dfe03ull,
+    0xdbafb150deb12801ull, 0x7e789b2e6c442cb7ull, 0xf41e5636c7e4f8c5ull,
+    0x0959d150f8fba7e5ull, 0xa97316f13cdb9eebull, 0x74cd8258f9520069ull,
+    0x55c74a62e116868bull, 0xd2f4c799a2023cbdull, 0xdf98cb79a37b51b9ull,
+    0x396f5885524f3905ull, 0xaf1d56386ca3b277ull, 0xa9ffbe6b5104e85bull,
+    0x6bd0c51b9fd533b3ull, 0x980ce91c50ab4b57ull, 0x28ac395780fe62c5ull,
+    0x768912e3a6bcedc7ull, 0x50b3e8c9332c7c89ull, 0xce3bbfe520bd47dbull,
+    0xcba6c8e8e0bb7c4full, 0xbf194db8434a346dull, 0x7d8f2a7b60416d7full,
+    0x0849d1f6e0e10a5full, 0x7654b590d064e22full, 0x16d1da9507df3af3ull,
+    0xf63aef1089ea30e5ull, 0x9ade6673cc6c522bull, 0x4c75bc274e37087dull,
+    0xd35e12b49f51f27bull, 0x22ddf2ffcee481ebull, 0x06007fb13c59a1f1ull,
+    0x8966a38c651ea4dbull, 0x25242f018fc01ac7ull, 0xa73ec74fa31b717dull,
+    0x7ee0abdd9797d3a3ull, 0x5c06ff7dc4ac1881ull, 0x8434e41042c28a7dull,
+    0x770a372d64327351ull, 0xeed940dad9e9c06dull, 0x8977e93646524825ull,
+    0xa9897f0a62a51617ull, 0xa35d4250c53f2b3bull, 0x4072542a94b9c33full,
+    0x3154a7a62447e8abull, 0x686865712a1a245full, 0x0fba67727d7b3b99ull,
+    0x0634e2024536912full, 0xd9ff52a26cf9881bull, 0x9435dc0399f932dbull,
+    0x18d39fc1af93e7f1ull, 0x12f7147c1e7f46abull, 0xdedf66783eddb4a1ull,
+    0x6f75480614554799ull, 0xe40e95e8ef84bde3ull, 0xbb41fe601fefb567ull,
+    0x5c3702e4c7bf19f1ull, 0x8c7d1d0d3d4a8ec5ull, 0xee779996ba62dccbull,
+    0x80ccb15bf530844bull, 0xdf56e7dc4d57959dull, 0x9eb86a81fe90b68full,
+    0x6a25741fa696fbd3ull,
+};
 REFGC_INLINE uint64_t tb_mix(const void *frame, int i) {
-  uint64_t x = (uint64_t)(uintptr_t)frame + (uint64_t)i * 0x9E3779B97F4A7C15ull;
-  x ^= x >> 31;
-  x *= 0xFF51AFD7ED558CCDull;
-  x ^= x >> 29;
-  return x;
+  return (uint64_t)(uintptr_t)frame * tb_keys[i];
 }
 REFGC_INLINE uint64_t tb_finish(uint64_t sum, int n) {
   uint64_t h = sum + (uint64_t)n * 0x9E3779B97F4A7C15ull;
   h ^= h >> 29;
   h *= 0xC4CEB9FE1A85EC53ull;
   h ^= h >> 32;
-  return h | 1; /* never 0 (an empty cache entry) */
+  return h ? h : 1; /* never 0 (an empty cache entry); not h | 1, which would leave the
+                       * table's index (the low bits) only its odd slots */
 }
 
 /* Walk the frame-pointer chain from this function's frame: drop the first two return
@@ -433,6 +457,7 @@ static uint32_t tb_intern_locked(uint64_t h, void *const *frames, int n) {
 }
 
 static uint32_t tb_intern(tl_trace_t *t, void *const *frames, int n, uint64_t h) {
+  assert(h == tb_hash(frames, n)); /* the walk's running hash is tb_hash (debug builds) */
   unsigned c = (unsigned)(h >> 7) & (TB_CACHE - 1);
   if (t->cache[c].hash == h && tb_equal(tb_get(t->cache[c].id), h, frames, n))
     return t->cache[c].id;
@@ -445,6 +470,8 @@ static uint32_t tb_intern(tl_trace_t *t, void *const *frames, int n, uint64_t h)
   }
   return id;
 }
+
+uint64_t refgc__trace_tb_hash(void *const *frames, int n) { return tb_hash(frames, n); }
 
 size_t refgc__trace_tb_count(void) { return atomic_load_explicit(&tb_count, memory_order_acquire); }
 

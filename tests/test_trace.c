@@ -842,6 +842,65 @@ TEST(identical_stacks_share_a_traceback) {
   refgc_trace_stop();
 }
 
+/* The traceback hash spreads the stacks recursion makes: binary recursion through a left and
+ * a right call site, 14 deep, is 16,384 stacks of the same two return addresses; each must get
+ * its own hash, and they must spread over the per-thread cache (4096 slots, indexed by bits
+ * 7..18) and the table's index (the low bits) as random keys would, whatever the distance
+ * between the two call sites. The same frame repeated at other depths, and any two frames
+ * swapped, give other hashes. */
+uint64_t refgc__trace_tb_hash(void *const *frames, int n);
+static int cmp_u64(const void *a, const void *b) {
+  uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+  return x < y ? -1 : x > y;
+}
+static size_t distinct_u64(uint64_t *v, size_t n) {
+  qsort(v, n, sizeof *v, cmp_u64);
+  size_t d = 0;
+  for (size_t i = 0; i < n; i++)
+    if (i == 0 || v[i] != v[i - 1]) d++;
+  return d;
+}
+TEST(traceback_hash_spreads_recursive_stacks) {
+  enum { DEPTH = 14, N = 1 << DEPTH };
+  static uint64_t h[N], slot[N], low[N];
+  static const uintptr_t gaps[] = {5, 8, 13, 64, 4096};
+  for (size_t g = 0; g < sizeof gaps / sizeof *gaps; g++) {
+    uintptr_t left = 0x55555555a1c3u, right = left + gaps[g];
+    for (uint32_t bits = 0; bits < N; bits++) {
+      void *fr[DEPTH + 2];
+      for (int i = 0; i < DEPTH; i++) fr[i] = (void *)((bits >> i) & 1 ? right : left);
+      fr[DEPTH] = (void *)(uintptr_t)0x555555556010u;
+      fr[DEPTH + 1] = (void *)(uintptr_t)0x7ffff7829d90u;
+      h[bits] = refgc__trace_tb_hash(fr, DEPTH + 2);
+      slot[bits] = (h[bits] >> 7) & 4095;
+      low[bits] = h[bits] & 32767;
+    }
+    size_t dh = distinct_u64(h, N), ds = distinct_u64(slot, N), dl = distinct_u64(low, N);
+    printf("# call sites %zu bytes apart: %zu hashes, %zu of 4096 cache slots, %zu of 32768 "
+           "index slots\n", (size_t)gaps[g], dh, ds, dl);
+    ASSERT_EQ(dh, N);
+    /* random keys: 4096 (1 - e^-4) = 4021 and 32768 (1 - e^-0.5) = 12893 expected */
+    ASSERT(ds >= 3950);
+    ASSERT(dl >= 12500);
+  }
+  void *same[64];
+  for (int i = 0; i < 64; i++) same[i] = (void *)(uintptr_t)0x400123u;
+  for (int i = 0; i < 64; i++) h[i] = refgc__trace_tb_hash(same, i + 1);
+  ASSERT_EQ(distinct_u64(h, 64), 64);
+  test_rng_t rng = {42};
+  void *fr[16];
+  for (int i = 0; i < 16; i++) fr[i] = (void *)(uintptr_t)(test_rand(&rng) >> 17);
+  uint64_t h0 = refgc__trace_tb_hash(fr, 16);
+  for (int i = 0; i < 16; i++)
+    for (int j = i + 1; j < 16; j++) {
+      void *sw[16];
+      memcpy(sw, fr, sizeof sw);
+      sw[i] = fr[j];
+      sw[j] = fr[i];
+      if (fr[i] != fr[j]) ASSERT(refgc__trace_tb_hash(sw, 16) != h0);
+    }
+}
+
 /* ====================================================================================== */
 /* Snapshots: statistics, filters, compare                                                 */
 /* ====================================================================================== */
