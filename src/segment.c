@@ -125,7 +125,10 @@ refgc_segment_t *refgc__segment_new(refgc_heap_t *heap, refgc_segment_kind_t kin
   seg->prev = NULL;
   seg->next = heap->segments;
   if (heap->segments) heap->segments->prev = seg;
-  heap->segments = seg;
+  /* published with a release store: a snapshot's walk reads the list from another thread
+   * (under the trace lock, which the owner does not take here), and finds `next` and the
+   * header above written (see refgc_heap_t.segments) */
+  __atomic_store_n(&heap->segments, seg, __ATOMIC_RELEASE);
   avail_insert(heap, seg);
   refgc__committed_add(header);
   atomic_fetch_add_explicit(&refgc__gstats.metadata, header, memory_order_relaxed);

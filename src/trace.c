@@ -800,7 +800,10 @@ typedef struct trace_walk_s {
 /* Call `fn` on every side array of `heap`'s pages (under the trace lock). */
 static void heap_tpages(refgc_heap_t *heap, void (*fn)(refgc_trace_page_t *tp, void *arg),
                         void *arg) {
-  for (refgc_segment_t *seg = heap->segments; seg; seg = seg->next) {
+  /* another thread's list: acquire pairs with refgc__segment_new's release (the list only
+   * grows at its head, and a segment's `next` is never changed once it is published) */
+  for (refgc_segment_t *seg = __atomic_load_n(&heap->segments, __ATOMIC_ACQUIRE); seg;
+       seg = seg->next) {
     _Atomic(refgc_trace_page_t *) *table = atomic_load_explicit(&seg->trace_pages, memory_order_acquire);
     if (!table) continue;
     for (unsigned i = 0; i < seg->slot_count; i++) {

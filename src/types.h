@@ -283,7 +283,9 @@ typedef struct refgc_heap_s {
   refgc_page_t *bins_tail[REFGC_NUM_LANES][REFGC_BINS]; /* and tails */
   uint32_t binned[REFGC_NUM_LANES];                     /* pages on the lane's bins */
   _Atomic(refgc_page_t *) pending;     /* pages with remote frees (Treiber stack, pop-all) */
-  refgc_segment_t *segments;           /* all small and medium segments of this heap */
+  refgc_segment_t *segments;           /* all small and medium segments of this heap: grows
+                                          at its head only (release store), never shrinks,
+                                          so other threads may walk it (acquire load) */
   refgc_segment_t *avail[2];           /* segments with free slots: [0] small, [1] medium */
   refgc_page_t *purge_head, *purge_tail; /* free resident slots, oldest first */
   unsigned collect_epoch;              /* last global collect request honoured */
