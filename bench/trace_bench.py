@@ -676,10 +676,10 @@ def report(res, runs, args, failures, skipped, prof, py_label, fps, reg_ins=None
                    f"built with CMake's Release flags (the work tree's now with "
                    f"`-fno-omit-frame-pointer`). Interleaved in the same rounds.")
         out.append("")
-        out.append(f"| benchmark | runs | `{args.ref}` ns/op | work tree ns/op | work tree ÷ "
-                   f"`{args.ref}` | CPU: work tree ÷ `{args.ref}` | instructions per op: "
-                   f"`{args.ref}` → work tree (callgrind) |")
-        out.append("|---|---:|---:|---:|---:|---:|---:|")
+        out.append(f"| benchmark | runs | `{args.ref}` ns/op | min–max | work tree ns/op | "
+                   f"min–max | work tree ÷ `{args.ref}` | CPU: work tree ÷ `{args.ref}` | "
+                   f"instructions per op: `{args.ref}` → work tree (callgrind) |")
+        out.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
         for g, lab, field in (("reg-heap", f"heap_bench churn {size(args, 'reg_heap'):,} 10000",
                                None),
                               ("reg-obj", f"object_bench churn {size(args, 'reg_obj'):,} 80",
@@ -696,13 +696,26 @@ def report(res, runs, args, failures, skipped, prof, py_label, fps, reg_ins=None
                     n = res.col(g, key, "n")
                     return s * 1e9 / n if s is not None and n else None
                 return res.col(g, key, field)
+            def spread(key):  # min–max of the runs' ns/op
+                if field is None:
+                    v = [r["seconds"] * 1e9 / r["steps"] for r in res.by.get((g, key), [])
+                         if isinstance(r.get("seconds"), float) and r.get("steps")]
+                else:
+                    v = res.vals(g, key, field)
+                return f"{min(v):.2f}–{max(v):.2f}" if v else "—"
             a, b = per_op("ref"), per_op("now")
             ac, bc = per_op("ref", True), per_op("now", True)
             ri = (reg_ins or {}).get(g, {})
             ins = (f"{fmt(ri['ref'], 1)} → {fmt(ri['now'], 1)} (× {fmt(ratio(ri['now'], ri['ref']), 3)})"
                    if "ref" in ri and "now" in ri else "—")
-            out.append(f"| {lab} | {res.n(g, 'now')} | {fmt(a, 2)} | {fmt(b, 2)} | "
-                       f"{fmt(ratio(b, a), 3)} | {fmt(ratio(bc, ac), 3)} | {ins} |")
+            out.append(f"| {lab} | {res.n(g, 'now')} | {fmt(a, 2)} | {spread('ref')} | "
+                       f"{fmt(b, 2)} | {spread('now')} | {fmt(ratio(b, a), 3)} | "
+                       f"{fmt(ratio(bc, ac), 3)} | {ins} |")
+        out.append("")
+        out.append("Where the two ranges overlap, the ratio of the medians is within this "
+                   "machine's run-to-run spread (some of these programs run at one of two speeds "
+                   "from one process to the next, whichever library they are linked with); "
+                   "the instruction counts are the steady measure.")
         out.append("")
         if reg_ins:
             out.append("Instructions per operation come from two run lengths under callgrind "
