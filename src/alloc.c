@@ -253,6 +253,16 @@ static REFGC_NOINLINE void free_generic(void *p) {
   refgc__raw_free_valid(seg, page, p);
 }
 
+/* A block of `page` (index `idx`, -1 if `p` is not a block start) that the fast paths could
+ * not free inline: a traced block goes to free_traced, the rest (debug mode, bad pointers) to
+ * free_generic. */
+REFGC_INLINE void free_not_plain(refgc_segment_t *seg, refgc_page_t *page, long idx, void *p) {
+  if (idx >= 0 && !refgc__opt.debug)
+    free_traced(seg, page, idx, p);
+  else
+    free_generic(p);
+}
+
 void refgc_free(void *p) {
   /* NULL and large blocks fail the page test (no segment at 0; a large segment's only page
    * descriptor is empty) and, with debug mode, go to free_generic */
@@ -264,16 +274,12 @@ void refgc_free(void *p) {
     refgc_segment_t *seg = (refgc_segment_t *)(a & ~(uintptr_t)REFGC_SEGMENT_MASK);
     refgc_page_t *page = page_of(seg, p);
     long block = refgc__page_block_index(page, p);
-    if (refgc_likely(block >= 0)) {
-      if (refgc_likely(refgc__free_is_plain(seg, page, block))) {
-        page_free_block(page, p);
-        return;
-      }
-      if (!refgc__opt.debug) {
-        free_traced(seg, page, block, p);
-        return;
-      }
+    if (refgc_likely(block >= 0 && refgc__free_is_plain(seg, page, block))) {
+      page_free_block(page, p);
+      return;
     }
+    free_not_plain(seg, page, block, p);
+    return;
   }
   free_generic(p);
 }
@@ -342,10 +348,7 @@ void refgc__object_free(void *p) {
   if (refgc_unlikely(refgc__page_slow_free(page))) {
     long idx = refgc__page_block_index(page, p);
     if (!refgc__free_is_plain(seg, page, idx)) {
-      if (idx >= 0 && !refgc__opt.debug)
-        free_traced(seg, page, idx, p);
-      else
-        free_generic(p);
+      free_not_plain(seg, page, idx, p);
       return;
     }
   }

@@ -372,9 +372,9 @@ REFGC_INTERNAL bool refgc__trace_lookup(const void *p, uint32_t *id, uint64_t *s
  * trace lock and the heaps lock. */
 typedef void refgc__trace_visit_fn(void *block, uint64_t size, uint32_t tb, bool object, void *arg);
 REFGC_INTERNAL void refgc__trace_walk(refgc__trace_visit_fn *fn, void *arg);
-/* Traceback ids are 1..count-1; frames of one (immutable); -1 for a bad id. */
 /* The hash of a traceback (as the tracer's table and per-thread cache use it; for tests). */
 REFGC_INTERNAL uint64_t refgc__trace_tb_hash(void *const *frames, int n);
+/* Traceback ids are 1..count-1; frames of one (immutable); -1 for a bad id. */
 REFGC_INTERNAL size_t refgc__trace_tb_count(void);
 REFGC_INTERNAL int refgc__trace_tb_frames(uint32_t id, void *const **frames);
 /* Blocks and bytes one trace of `size` stands for (1 and size unless sampling). */

@@ -363,10 +363,10 @@ static uint64_t tb_hash(void *const *frames, int n) {
 }
 
 /* The allocating call's stack without refgc's own frames: up to `max` frames from
- * buf[*first], and their hash (tb_hash's) in *hash. Not inlined, so that the first two return addresses an unwinder sees are always
- * "into capture" and "into capture's caller" (record, in calibration as in real use):
- * both are dropped, and what follows is the same return addresses in calibration and in real
- * use. */
+ * buf[*first], and their hash (tb_hash's) in *hash. Not inlined, so that the first two return
+ * addresses an unwinder sees are always "into capture" and "into capture's caller" (record, in
+ * calibration as in real use): both are dropped, and what follows is the same return addresses
+ * in calibration and in real use. */
 #define CAPTURE_BUF (REFGC_TRACE_MAX_FRAMES + 24)
 static _Atomic int own_depth = 22; /* most leading frames of ours seen in calibration */
 
@@ -385,7 +385,6 @@ static REFGC_NOINLINE int capture(tl_trace_t *t, void **buf, int max, bool raw, 
     while (skip < n && is_own(buf[skip])) skip++;
   n -= skip;
   if (n > max) n = max;
-  if (n < 0) n = 0;
   *first = skip;
   *hash = tb_hash(buf + skip, n);
   __asm__ volatile("" ::: "memory");
@@ -622,7 +621,8 @@ static _Atomic uint64_t *word_of(const void *p, bool make, refgc_segment_t **seg
 
 static void periodic(tl_trace_t *t);
 static REFGC_TLS_MODEL _Thread_local int calibrating;
-static REFGC_TLS_MODEL _Thread_local void **calib_out; /* where record puts the raw stack while calibrating */
+/* where record puts the raw stack while calibrating */
+static REFGC_TLS_MODEL _Thread_local void **calib_out;
 static REFGC_TLS_MODEL _Thread_local int calib_n;
 
 /* Record the trace of the block at `p` (tracing on, this allocation chosen); while
